@@ -1,0 +1,57 @@
+"""Every model, imported so that mappers and migrations see them all."""
+
+from sqlalchemy import event as sa_event
+
+from consent.models.agreements import (
+    Agreement,
+    AgreementDocument,
+    AgreementParty,
+    LegalBasis,
+    PartyRole,
+    Review,
+    Signature,
+)
+from consent.models.audit import AuditEntry, OutboxMessage, RulesChange
+from consent.models.consents import Consent, ConsentEvent, ConsentForm
+from consent.models.organizations import DataCategory, Organization, OrgKind
+from consent.models.students import Guardian, Student, StudentGuardian
+from consent.models.users import ApiToken, Role, RoleName, User, hash_token, new_token
+
+__all__ = [
+    "Agreement",
+    "AgreementDocument",
+    "AgreementParty",
+    "ApiToken",
+    "AuditEntry",
+    "Consent",
+    "ConsentEvent",
+    "ConsentForm",
+    "DataCategory",
+    "Guardian",
+    "LegalBasis",
+    "OrgKind",
+    "Organization",
+    "OutboxMessage",
+    "PartyRole",
+    "Review",
+    "Role",
+    "RoleName",
+    "RulesChange",
+    "Signature",
+    "Student",
+    "StudentGuardian",
+    "User",
+    "hash_token",
+    "new_token",
+]
+
+
+def _refuse_change(_mapper, _connection, target):
+    raise RuntimeError(f"{type(target).__name__} rows are append-only")
+
+
+# The ledger and the audit log are append-only at the ORM level; the hash chain
+# detects anything that goes around the ORM.
+for _cls in (AuditEntry, ConsentEvent):
+    sa_event.listen(_cls, "before_update", _refuse_change)
+    sa_event.listen(_cls, "before_delete", _refuse_change)

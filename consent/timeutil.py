@@ -1,0 +1,51 @@
+"""Time helpers: instants are aware UTC; agreement and consent dates are local dates."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+
+
+def utcnow() -> datetime:
+    """The current instant, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def district_zone() -> ZoneInfo:
+    """The district's configured time zone."""
+    return ZoneInfo(current_app.config["DISTRICT_TIMEZONE"])
+
+
+def local_date(at: datetime, zone: ZoneInfo | None = None) -> date:
+    """The calendar date of instant `at` in the district."""
+    return at.astimezone(zone or district_zone()).date()
+
+
+def start_of_day(day: date, zone: ZoneInfo | None = None) -> datetime:
+    """The first instant of `day` in the district, in UTC."""
+    return datetime.combine(day, time.min, tzinfo=zone or district_zone()).astimezone(UTC)
+
+
+def end_of_day(day: date, zone: ZoneInfo | None = None) -> datetime:
+    """The first instant after `day` in the district, in UTC ("valid through D" ends here)."""
+    return start_of_day(day + timedelta(days=1), zone)
+
+
+def parse_instant(text: str) -> datetime:
+    """Parse an ISO 8601 instant; it must carry an offset.
+
+    :raises ValueError: not ISO 8601 or no offset.
+    """
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        raise ValueError("an instant must include a time zone offset, e.g. 2027-01-31T09:00:00Z")
+    return value.astimezone(UTC)
+
+
+def iso(at: datetime | None) -> str | None:
+    """Render an instant as ISO 8601 UTC with a Z."""
+    if at is None:
+        return None
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
