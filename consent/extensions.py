@@ -1,12 +1,13 @@
 """Flask extensions, created unbound and bound to an app in `init_app`."""
 
+from pathlib import Path
+
 import sqlalchemy as sa
 from flask import Flask
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
-from pathlib import Path
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -23,8 +24,17 @@ class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
+def _render_item(type_, obj, _autogen_context):
+    # Migrations spell our UTC column type as the plain column type it stores, so
+    # they never import application code.
+    if type_ == "type" and getattr(obj, "__visit_name__", "") == "type_decorator":
+        return f"sa.{obj.impl.__class__.__name__}(timezone=True)"
+    return False
+
+
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate(directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
+migrate = Migrate(directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True,
+                  render_item=_render_item)
 login_manager = LoginManager()
 csrf = CSRFProtect()
 

@@ -7,9 +7,10 @@ refused (fail closed), so a new route without a check cannot leak.
 
 from __future__ import annotations
 
-from flask import current_app, g, request
+from flask import current_app, request
 from flask_login import current_user
 
+from consent.auth.principal import load_principal
 from consent.errors import DomainError
 
 
@@ -76,7 +77,7 @@ def check_request_access() -> None:
     if kind == "public":
         return
     if kind == "api":
-        principal = g.get("principal")
+        principal = load_principal()
         if principal is None:
             raise Unauthenticated("send a valid API token as 'Authorization: Bearer <token>'")
         if principal.is_client:

@@ -23,8 +23,8 @@ class Principal:
         return self.user is None
 
 
-def load_principal() -> None:
-    """before_request for the API: resolve `Authorization: Bearer` into `g.principal`.
+def load_principal() -> Principal | None:
+    """Resolve `Authorization: Bearer` into `g.principal` (None when absent or invalid).
 
     Cookies are never used by the API, so it needs no CSRF protection.
     """
@@ -32,13 +32,14 @@ def load_principal() -> None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        return
+        return None
     row = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == hash_token(token.strip())))
     now = utcnow()
     if row is None or not row.active or (row.expires_at and row.expires_at <= now):
-        return
+        return None
     if row.user is not None and not row.user.active:
-        return
+        return None
     g.principal = Principal(
         row.id, row.user, row.organization_id if row.user is None else row.user.organization_id
     )
+    return g.principal

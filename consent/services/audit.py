@@ -38,7 +38,7 @@ def record(event: str, subject_type: str, subject_id: int | None, actor: Actor, 
            revision_hash: str | None = None, data: dict | None = None) -> AuditEntry:
     """Append one entry to the chain in the caller's transaction (flushes, never commits)."""
     session = db.session
-    if session.bind.dialect.name == "postgresql":
+    if db.engine.dialect.name == "postgresql":
         # Two transactions must not both extend the same last link.
         session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK_KEY})
     last = session.execute(

@@ -1,0 +1,38 @@
+"""Accordant: consent and agreement workflow engine (the Flask application)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build a configured app. `overrides` wins over everything (tests, the demo)."""
+    from consent import api, auth, cli, errors, extensions, web
+    from consent.config import load_config
+
+    instance_path = (overrides or {}).get("INSTANCE_PATH") or os.environ.get(
+        "ACCORDANT_INSTANCE_PATH")
+    app = Flask(__name__, template_folder=str(TEMPLATES_DIR), static_folder=str(STATIC_DIR),
+                instance_relative_config=True, instance_path=instance_path)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    load_config(app, overrides)
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO)
+    from consent import models  # noqa: F401  (register every mapper before use)
+
+    extensions.init_app(app)
+    errors.register(app)
+    auth.init_app(app)
+    web.register(app)
+    api.register(app)
+    cli.register(app)
+    return app

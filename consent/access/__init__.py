@@ -1,0 +1,1 @@
+"""Access rules compiled from agreements and consents: decisions and signed bundles."""

@@ -1,0 +1,105 @@
+"""When agreements and consents are in force, as half-open UTC windows [start, end).
+
+Decisions and bundles both use these functions, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from consent.extensions import db
+from consent.models import Agreement, AgreementParty, Consent, LegalBasis, RulesChange, Student
+from consent.timeutil import end_of_day, start_of_day
+from workflows.agreement import EXECUTED_STATES
+
+AGE_OF_MAJORITY = 18
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+
+    def contains(self, at: datetime) -> bool:
+        return self.start <= at < self.end
+
+    def __and__(self, other: Window) -> Window:
+        return Window(max(self.start, other.start), min(self.end, other.end))
+
+    @property
+    def empty(self) -> bool:
+        return self.start >= self.end
+
+
+def agreement_window(agreement: Agreement) -> Window | None:
+    """From execution (or the start date) through the end date, cut short by an
+    earlier termination or supersession; None for an agreement never executed."""
+    if agreement.state not in EXECUTED_STATES or agreement.executed_at is None:
+        return None
+    start = max(start_of_day(agreement.start_date), agreement.executed_at)
+    end = end_of_day(agreement.end_date)
+    if agreement.ended_on is not None:
+        end = min(end, start_of_day(agreement.ended_on))
+    return Window(start, end)
+
+
+def majority_instant(birth_date: date | None) -> datetime | None:
+    """The first instant of the student's 18th birthday in the district's zone."""
+    if birth_date is None:
+        return None
+    try:
+        day = birth_date.replace(year=birth_date.year + AGE_OF_MAJORITY)
+    except ValueError:  # born 29 February: the birthday falls on 1 March
+        day = date(birth_date.year + AGE_OF_MAJORITY, 3, 1)
+    return start_of_day(day)
+
+
+def consent_window(consent: Consent, student: Student) -> Window | None:
+    """When a granted consent is in force; None if it never was."""
+    if consent.granted_at is None:
+        return None
+    start = max(consent.granted_at, start_of_day(consent.valid_from))
+    end = end_of_day(consent.valid_through)
+    if consent.ended_at is not None:
+        end = min(end, consent.ended_at)
+    if consent.given_as == "guardian" and current_app.config.get(
+            "MAJORITY_POLICY", "lapse") == "lapse":
+        # A guardian's consent ends when the student comes of age (default policy).
+        adult_at = majority_instant(student.birth_date)
+        if adult_at is not None:
+            grace = timedelta(days=current_app.config.get("MAJORITY_GRACE_DAYS", 0))
+            end = min(end, adult_at + grace)
+    return Window(start, end)
+
+
+def covers_population(agreement: Agreement, student: Student) -> bool:
+    population = agreement.population or {}
+    schools, grades = population.get("schools") or [], population.get("grades") or []
+    return (not schools or student.school_id in schools) and (not grades or student.grade in grades)
+
+
+def agreements_for_recipient(recipient_id: int) -> list[Agreement]:
+    """Executed agreements naming the recipient, oldest first."""
+    return list(db.session.scalars(
+        sa.select(Agreement).join(AgreementParty).where(
+            AgreementParty.organization_id == recipient_id, AgreementParty.role == "recipient",
+            Agreement.state.in_([s.value for s in EXECUTED_STATES]))
+        .order_by(Agreement.id)))
+
+
+def is_exception(basis: str) -> bool:
+    """Disclosures without consent: the district logs these under FERPA 99.32."""
+    return basis not in (LegalBasis.CONSENT, LegalBasis.DIRECTORY_INFORMATION)
+
+
+def rules_version(recipient_id: int | None) -> int:
+    """The rules version: the newest change affecting the recipient (all, if None)."""
+    query = sa.select(sa.func.max(RulesChange.id))
+    if recipient_id is not None:
+        query = query.where(sa.or_(RulesChange.recipient_id == recipient_id,
+                                   RulesChange.recipient_id.is_(None)))
+    return db.session.scalar(query) or 0

@@ -1,0 +1,115 @@
+"""JSON Schemas of request bodies (served in the OpenAPI document)."""
+
+DATE = {"type": "string", "format": "date", "description": "Calendar date YYYY-MM-DD, "
+        "in the district's time zone"}
+CODE = {"type": "string", "minLength": 1, "maxLength": 64}
+SLUG = {"type": "string", "minLength": 1, "maxLength": 64}
+VERSION = {"type": "integer", "minimum": 1,
+           "description": "The version you last read; a stale one is refused with 409"}
+
+CLAUSE = {"type": "object", "additionalProperties": False, "required": ["heading", "text"],
+          "properties": {"heading": {"type": "string", "minLength": 1, "maxLength": 300},
+                         "text": {"type": "string", "maxLength": 20000}}}
+
+AGREEMENT_CONTENT = {
+    "title": {"type": "string", "minLength": 1, "maxLength": 300},
+    "legal_basis": {"enum": ["consent", "school_official", "studies", "audit_evaluation",
+                             "child_welfare", "directory_information"]},
+    "purposes": {"type": "array", "items": CODE, "uniqueItems": True},
+    "categories": {"type": "array", "items": CODE, "uniqueItems": True},
+    "population": {"type": "object", "additionalProperties": False, "properties": {
+        "schools": {"type": "array", "items": SLUG, "uniqueItems": True},
+        "grades": {"type": "array", "items": {"type": "string", "maxLength": 8},
+                   "uniqueItems": True}}},
+    "start_date": DATE,
+    "end_date": DATE,
+    "scope_description": {"type": "string", "maxLength": 5000},
+    "use_limitation": {"type": "string", "maxLength": 5000},
+    "no_reidentification": {"type": "boolean"},
+    "security_requirements": {"type": "string", "maxLength": 5000},
+    "retention_days": {"type": ["integer", "null"], "minimum": 0},
+    "destruction_days": {"type": ["integer", "null"], "minimum": 0},
+    "breach_notification_hours": {"type": ["integer", "null"], "minimum": 0},
+    "renewal_notice_days": {"type": "integer", "minimum": 0},
+    "clauses": {"type": "array", "items": CLAUSE, "maxItems": 200},
+}
+
+AGREEMENT_CREATE = {
+    "type": "object", "additionalProperties": False,
+    "required": ["title", "legal_basis", "recipients", "purposes", "categories", "start_date",
+                 "end_date"],
+    "properties": {**AGREEMENT_CONTENT, "template": {"type": "string"},
+                   "recipients": {"type": "array", "items": SLUG, "minItems": 1,
+                                  "uniqueItems": True}},
+}
+
+AGREEMENT_UPDATE = {
+    "type": "object", "additionalProperties": False, "minProperties": 1,
+    "properties": {**AGREEMENT_CONTENT, "version": VERSION},
+}
+
+AGREEMENT_EVENT = {
+    "type": "object", "additionalProperties": False,
+    "properties": {"version": VERSION, "comment": {"type": "string", "maxLength": 5000},
+                   "reason": {"type": "string", "maxLength": 5000},
+                   "effective_on": DATE},
+}
+
+SIGNATURE = {
+    "type": "object", "additionalProperties": False,
+    "required": ["name", "title", "document_sha256"],
+    "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200},
+                   "title": {"type": "string", "minLength": 1, "maxLength": 200},
+                   "authority": {"type": "string", "maxLength": 2000,
+                                 "description": "e.g. a delegation of signing authority"},
+                   "document_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}},
+}
+
+DECLINE = {"type": "object", "additionalProperties": False, "required": ["reason"],
+           "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 5000}}}
+
+CONSENT_DECISION = {
+    "type": "object", "additionalProperties": False,
+    "required": ["agreement", "recipient", "purposes", "categories"],
+    "properties": {
+        "agreement": {"type": "integer", "minimum": 1},
+        "recipient": SLUG,
+        "purposes": {"type": "array", "items": CODE, "minItems": 1, "uniqueItems": True},
+        "categories": {"type": "array", "items": CODE, "minItems": 1, "uniqueItems": True},
+        "decision": {"enum": ["grant", "refuse"], "default": "grant"},
+        "valid_through": DATE,
+        "language": {"enum": ["en", "es"]},
+        "form_version": {"type": "integer", "minimum": 1},
+    },
+}
+
+CONSENT_REVOKE = {
+    "type": "object", "additionalProperties": False,
+    "properties": {"reason": {"type": "string", "maxLength": 2000}, "version": VERSION},
+}
+
+TOKEN_REQUEST = {
+    "type": "object", "additionalProperties": False, "required": ["email", "password"],
+    "properties": {"email": {"type": "string", "maxLength": 254},
+                   "password": {"type": "string", "maxLength": 200},
+                   "name": {"type": "string", "maxLength": 200}},
+}
+
+DECISION_REQUEST = {
+    "type": "object", "additionalProperties": False,
+    "required": ["recipient", "student", "category", "purpose"],
+    "properties": {"recipient": SLUG, "student": {"type": "string", "minLength": 1,
+                                                  "maxLength": 128},
+                   "category": CODE, "purpose": CODE,
+                   "at": {"type": "string", "format": "date-time",
+                          "description": "ISO 8601 instant with offset; default now"}},
+}
+
+DECISIONS = {
+    "oneOf": [
+        DECISION_REQUEST,
+        {"type": "object", "additionalProperties": False, "required": ["requests"],
+         "properties": {"requests": {"type": "array", "items": DECISION_REQUEST,
+                                     "minItems": 1, "maxItems": 10000}}},
+    ],
+}

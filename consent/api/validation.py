@@ -1,0 +1,88 @@
+"""Request bodies are checked against the JSON Schemas the OpenAPI document publishes."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import request
+from jsonschema import Draft202012Validator, FormatChecker
+
+from consent.errors import BadRequest, ValidationFailed
+
+_FORMATS = FormatChecker()
+
+
+@_FORMATS.checks("date", raises=ValueError)
+def _real_date(value) -> bool:
+    # Strict YYYY-MM-DD and a real calendar day (2027-02-30 is refused).
+    if not isinstance(value, str):
+        return True
+    if len(value) != 10:
+        raise ValueError("use YYYY-MM-DD")
+    date.fromisoformat(value)
+    return True
+
+
+def _field_path(error) -> str | None:
+    parts = [str(p) if not isinstance(p, int) else f"[{p}]" for p in error.absolute_path]
+    path = ".".join(parts).replace(".[", "[")
+    if error.validator == "required":
+        missing = error.message.split("'")[1]
+        return f"{path}.{missing}" if path else missing
+    if error.validator == "additionalProperties":
+        allowed = set(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - allowed)
+        name = extra[0] if extra else ""
+        return f"{path}.{name}" if path else name
+    return path or None
+
+
+def _message(error) -> str:
+    if error.validator == "required":
+        return "this field is required"
+    if error.validator == "additionalProperties":
+        return "unknown field"
+    if error.validator == "format" and error.validator_value == "date":
+        return f"{error.instance!r} is not a real date in the form YYYY-MM-DD"
+    if error.validator == "type":
+        return f"must be of type {error.validator_value}"
+    return error.message
+
+
+def check(schema: dict, payload) -> dict:
+    """Validate `payload`; the first error names the field at fault.
+
+    :raises ValidationFailed: the payload does not match the schema.
+    """
+    validator = Draft202012Validator(schema, format_checker=_FORMATS)
+    errors = sorted(validator.iter_errors(payload), key=lambda e: (len(e.path), str(e.path)))
+    if errors:
+        error = errors[0]
+        raise ValidationFailed(_message(error), field=_field_path(error))
+    return payload
+
+
+def json_body(schema: dict) -> dict:
+    """The request's JSON body, validated against `schema`.
+
+    :raises BadRequest: the body is not JSON.
+    :raises ValidationFailed: the JSON does not match the schema.
+    """
+    payload = request.get_json(silent=True)
+    if payload is None:
+        raise BadRequest("the request body must be a JSON document "
+                         "(Content-Type: application/json)", field="body")
+    return check(schema, payload)
+
+
+def version_from(payload: dict) -> int | None:
+    """The optimistic-lock version from the body or an `If-Match` header."""
+    if "version" in payload:
+        return payload["version"]
+    header = request.headers.get("If-Match", "").strip().strip('"')
+    if header:
+        if not header.isdigit():
+            raise ValidationFailed("If-Match must be the record's version number",
+                                   field="If-Match")
+        return int(header)
+    return None

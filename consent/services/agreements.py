@@ -1,0 +1,471 @@
+"""Agreement use cases: draft, edit, review, sign, execute, activate, end.
+
+Every function changes data and flushes; the view, command or job commits once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import date, datetime
+
+import sqlalchemy as sa
+
+from consent.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from consent.extensions import db
+from consent.models import (
+    Agreement,
+    AgreementDocument,
+    AgreementParty,
+    DataCategory,
+    LegalBasis,
+    Organization,
+    OrgKind,
+    PartyRole,
+    Review,
+    Role,
+    RulesChange,
+    Signature,
+    User,
+)
+from consent.models.users import user_roles
+from consent.services import audit, notifications
+from consent.services.actors import SYSTEM, Actor
+from consent.services.consent_forms import issue_forms
+from consent.services.agreement_templates import TEMPLATES, template_defaults
+from consent.services.transitions import check_version, fire, lock
+from consent.timeutil import local_date, utcnow
+from workflows import AGREEMENT, AGREEMENT_REQUEST_EVENTS as REQUEST_EVENTS
+from workflows import AgreementState, SignatureState, TransitionRefused
+
+logger = logging.getLogger(__name__)
+S = AgreementState
+PURPOSE_CODE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
+CONTENT_FIELDS = (
+    "title", "legal_basis", "purposes", "categories", "population", "start_date", "end_date",
+    "scope_description", "use_limitation", "no_reidentification", "security_requirements",
+    "retention_days", "destruction_days", "breach_notification_hours", "renewal_notice_days",
+    "clauses",
+)
+EDITABLE_STATES = {S.DRAFT, S.APPROVED, S.OUT_FOR_SIGNATURE}
+
+
+def _as_date(value, field: str) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValidationFailed(f"'{value}' is not a real date (YYYY-MM-DD)", field=field) from None
+
+
+def _orgs_by_slug(slugs, field: str) -> list[Organization]:
+    orgs = []
+    for i, slug in enumerate(slugs):
+        org = db.session.scalar(sa.select(Organization).where(Organization.slug == slug))
+        if org is None:
+            raise ValidationFailed(f"no organization '{slug}'", field=f"{field}[{i}]")
+        orgs.append(org)
+    return orgs
+
+
+def _check_content(values: dict) -> None:
+    """Semantic checks on agreement content (types were checked at the edge)."""
+    if values["end_date"] < values["start_date"]:
+        raise ValidationFailed("the end date is before the start date", field="end_date")
+    if values["legal_basis"] not in {b.value for b in LegalBasis}:
+        raise ValidationFailed(f"unknown legal basis '{values['legal_basis']}'",
+                               field="legal_basis")
+    for i, purpose in enumerate(values["purposes"]):
+        if not PURPOSE_CODE.match(purpose):
+            raise ValidationFailed("a purpose is a lower-case code such as academic_support",
+                                   field=f"purposes[{i}]")
+    known = set(db.session.scalars(sa.select(DataCategory.code)))
+    for i, code in enumerate(values["categories"]):
+        if code not in known:
+            raise ValidationFailed(f"unknown data category '{code}'", field=f"categories[{i}]")
+    for name in ("retention_days", "destruction_days", "breach_notification_hours",
+                 "renewal_notice_days"):
+        if values.get(name) is not None and values[name] < 0:
+            raise ValidationFailed("must not be negative", field=name)
+
+
+def _population(raw: dict | None) -> dict:
+    raw = raw or {}
+    schools = _orgs_by_slug(raw.get("schools", []), "population.schools")
+    return {"schools": [o.id for o in schools], "grades": list(raw.get("grades", []))}
+
+
+def checklist_missing(agreement: Agreement) -> list[str]:
+    """The FERPA written-agreement elements this agreement still lacks."""
+    missing = []
+    if not agreement.purposes:
+        missing.append("purpose")
+    if not (agreement.scope_description or "").strip():
+        missing.append("scope")
+    if not (agreement.start_date and agreement.end_date):
+        missing.append("duration")
+    if not agreement.categories:
+        missing.append("data disclosed")
+    if not (agreement.use_limitation or "").strip():
+        missing.append("use limitation")
+    if not agreement.no_reidentification:
+        missing.append("no re-identification")
+    if not agreement.destruction_days:
+        missing.append("destruction with a time period")
+    if not agreement.recipient_ids:
+        missing.append("recipient")
+    return missing
+
+
+def create_draft(data: dict, actor: Actor) -> Agreement:
+    """Draft an agreement from a template; `data` overrides the template's defaults.
+
+    :raises ValidationFailed: unknown template, organization or category, bad dates.
+    """
+    key = data.get("template", "mou")
+    if key not in TEMPLATES:
+        raise ValidationFailed(f"unknown template '{key}'", field="template")
+    source = db.session.get(Organization, actor.organization_id) if actor.organization_id else None
+    if source is None or source.kind != OrgKind.DISTRICT:
+        raise Forbidden("only district legal staff draft agreements")
+    values = template_defaults(key) | {k: v for k, v in data.items() if k in CONTENT_FIELDS}
+    values["start_date"] = _as_date(values.get("start_date"), "start_date")
+    values["end_date"] = _as_date(values.get("end_date"), "end_date")
+    values.setdefault("purposes", [])
+    values.setdefault("categories", [])
+    _check_content(values)
+    values["population"] = _population(values.get("population"))
+    recipients = _orgs_by_slug(data.get("recipients", []), "recipients")
+    if not recipients:
+        raise ValidationFailed("name at least one recipient organization", field="recipients")
+    if any(r.id == source.id for r in recipients):
+        raise ValidationFailed("the district cannot be its own recipient", field="recipients")
+    agreement = Agreement(template_key=key, source_org_id=source.id, created_by_id=actor.id,
+                          state=S.DRAFT.value, revision=1, **values)
+    agreement.parties = [AgreementParty(organization_id=source.id, role=PartyRole.SOURCE,
+                                        signing_group=1, review_required=True)]
+    agreement.parties += [AgreementParty(organization_id=r.id, role=PartyRole.RECIPIENT,
+                                         signing_group=2) for r in recipients]
+    db.session.add(agreement)
+    db.session.flush()
+    audit.record("create", "agreement", agreement.id, actor, to_state=agreement.state,
+                 data={"template": key, "revision": 1})
+    return agreement
+
+
+def update_content(agreement: Agreement, data: dict, actor: Actor, expected_version: int | None):
+    """Edit an agreement's content. After approval or signature this starts a new
+    revision in draft and voids every signature; executed agreements never change.
+
+    :raises Conflict: stale version, or a state in which content is frozen.
+    """
+    if not actor.has_any_role("legal"):
+        raise Forbidden("only legal staff edit agreements")
+    agreement = lock(Agreement, agreement.id)
+    check_version(agreement, expected_version)
+    if agreement.state not in EDITABLE_STATES:
+        raise Conflict(f"an agreement that is {agreement.state} cannot be edited",
+                       details={"state": agreement.state})
+    values = {f: getattr(agreement, f) for f in CONTENT_FIELDS}
+    values.update({k: v for k, v in data.items() if k in CONTENT_FIELDS})
+    values["start_date"] = _as_date(values["start_date"], "start_date")
+    values["end_date"] = _as_date(values["end_date"], "end_date")
+    _check_content(values)
+    if "population" in data:
+        values["population"] = _population(data["population"])
+    changed = sorted(k for k in CONTENT_FIELDS if values[k] != getattr(agreement, k))
+    if not changed:
+        return agreement
+    if agreement.state != S.DRAFT:
+        _new_revision(agreement, actor, "content changed")
+    for k in changed:
+        setattr(agreement, k, values[k])
+    db.session.flush()
+    audit.record("edit", "agreement", agreement.id, actor, data={
+        "changed": changed, "revision": agreement.revision})
+    return agreement
+
+
+def _void_signatures(agreement: Agreement, actor: Actor) -> None:
+    for sig in _signatures(agreement):
+        if sig.state in (SignatureState.PENDING, SignatureState.INVITED, SignatureState.SIGNED):
+            fire(sig, "void", actor, locked=True)
+
+
+def _signatures(agreement: Agreement, revision: int | None = None) -> list[Signature]:
+    return list(db.session.scalars(
+        sa.select(Signature).where(Signature.agreement_id == agreement.id,
+                                   Signature.revision == (revision or agreement.revision))
+        .order_by(Signature.signing_group, Signature.id)))
+
+
+def reviews_complete(agreement: Agreement, extra_org_id: int | None = None) -> bool:
+    """Every party that must review has approved the current revision."""
+    required = {p.organization_id for p in agreement.parties if p.review_required}
+    approved = set(db.session.scalars(
+        sa.select(Review.organization_id).where(
+            Review.agreement_id == agreement.id, Review.revision == agreement.revision,
+            Review.decision == "approve")))
+    if extra_org_id:
+        approved.add(extra_org_id)
+    return required <= approved
+
+
+def review(agreement: Agreement, actor: Actor, decision: str, comment: str,
+           expected_version: int | None) -> Agreement:
+    """Record a reviewer's decision; the last required approval approves the agreement.
+
+    :raises Forbidden: the reviewer's organization does not review this agreement.
+    """
+    agreement = lock(Agreement, agreement.id)
+    check_version(agreement, expected_version)
+    party = agreement.party_for(actor.organization_id)
+    if actor.has_any_role("reviewer") and (party is None or not party.review_required):
+        raise Forbidden("your organization does not review this agreement")
+    facts = {"reviews_complete": reviews_complete(agreement, actor.organization_id)}
+    event = "approve" if decision == "approve" else "request_changes"
+    if event == "approve" and not facts["reviews_complete"]:
+        # Not the last approval: check the event would be allowed, then only record it.
+        refusal = AGREEMENT.refusal(agreement, "approve", actor, {"reviews_complete": True})
+        if refusal:
+            raise TransitionRefused("approve", agreement.state, refusal)
+        audit.record("review_approved", "agreement", agreement.id, actor,
+                     data={"comment": comment})
+    else:
+        fire(agreement, event, actor, facts=facts, locked=True, data={"comment": comment})
+    db.session.add(Review(agreement_id=agreement.id, revision=agreement.revision,
+                          organization_id=actor.organization_id, reviewer_id=actor.id,
+                          decision=decision, comment=comment))
+    db.session.flush()
+    return agreement
+
+
+def send_for_signature(agreement: Agreement, actor: Actor, expected_version: int | None):
+    """Freeze the revision as a PDF, create one signature per party, invite group one."""
+    from consent.services.documents import issue_agreement_pdf
+
+    agreement = fire(agreement, "send_for_signature", actor, expected_version=expected_version)
+    issue_agreement_pdf(agreement, "for_signature")
+    for party in agreement.parties:
+        db.session.add(Signature(agreement_id=agreement.id, revision=agreement.revision,
+                                 organization_id=party.organization_id,
+                                 signing_group=party.signing_group))
+    db.session.flush()
+    _invite_next_group(agreement, actor)
+    return agreement
+
+
+def signing_document(agreement: Agreement) -> AgreementDocument | None:
+    """The frozen PDF of the current revision that signatories sign."""
+    return db.session.scalar(sa.select(AgreementDocument).where(
+        AgreementDocument.agreement_id == agreement.id,
+        AgreementDocument.revision == agreement.revision,
+        AgreementDocument.kind == "for_signature"))
+
+
+def executed_document(agreement: Agreement) -> AgreementDocument | None:
+    return db.session.scalar(sa.select(AgreementDocument).where(
+        AgreementDocument.agreement_id == agreement.id,
+        AgreementDocument.kind == "executed"))
+
+
+def _invite_next_group(agreement: Agreement, actor: Actor) -> None:
+    signatures = _signatures(agreement)
+    open_groups = sorted({s.signing_group for s in signatures if s.state != SignatureState.SIGNED})
+    if not open_groups:
+        return
+    group = open_groups[0]
+    for sig in signatures:
+        if sig.signing_group == group and sig.state == SignatureState.PENDING:
+            fire(sig, "invite", actor, locked=True)
+            for signer in _signatories_of(sig.organization_id):
+                notifications.enqueue_email(
+                    signer.email, f"Please sign: {agreement.title}",
+                    "notify/signature_request.txt", agreement=agreement, user=signer)
+
+
+def _signatories_of(org_id: int) -> list[User]:
+    return list(db.session.scalars(
+        sa.select(User).join(user_roles).join(Role).where(
+            User.organization_id == org_id, Role.name == "signatory", User.active)))
+
+
+def sign(agreement: Agreement, actor: Actor, *, name: str, title: str, authority: str,
+         document_sha256: str) -> Agreement:
+    """Sign for the actor's organization; the last signature executes the agreement.
+
+    The agreement row is locked first, so two last signatures arriving together
+    execute it exactly once.
+
+    :raises Conflict: not the organization's turn, or the document shown is not the
+        current revision's.
+    """
+    agreement = lock(Agreement, agreement.id)
+    if agreement.state != S.OUT_FOR_SIGNATURE:
+        raise Conflict(f"the agreement is {agreement.state}, not out for signature",
+                       details={"state": agreement.state})
+    sig = next((s for s in _signatures(agreement) if s.organization_id == actor.organization_id),
+               None)
+    if sig is None:
+        raise Forbidden("your organization is not a party to this agreement")
+    if sig.state == SignatureState.PENDING:
+        raise Conflict("it is not your organization's turn to sign yet",
+                       details={"state": agreement.state})
+    document = signing_document(agreement)
+    if document is None or document.sha256 != document_sha256:
+        raise Conflict("the document you were shown is not the current revision; reload it",
+                       field="document_sha256", details={"state": agreement.state})
+    sig = lock(Signature, sig.id)
+    # Evidence first: the database refuses a signed row without it.
+    sig.signer_id, sig.signer_name, sig.signer_title = actor.id, name, title
+    sig.authority, sig.signed_at = authority, utcnow()
+    sig.ip_address, sig.user_agent, sig.document_sha256 = actor.ip, actor.user_agent, document_sha256
+    fire(sig, "sign", actor, facts={"own_organization": True}, revision_hash=document.sha256,
+         data={"name": name, "title": title, "authority": authority}, locked=True)
+    if all(s.state == SignatureState.SIGNED for s in _signatures(agreement)):
+        _execute(agreement)
+    else:
+        _invite_next_group(agreement, actor)
+    return agreement
+
+
+def decline(agreement: Agreement, actor: Actor, reason: str) -> Agreement:
+    """A signatory declines with a reason; the agreement is declined."""
+    agreement = lock(Agreement, agreement.id)
+    sig = next((s for s in _signatures(agreement) if s.organization_id == actor.organization_id),
+               None)
+    if sig is None:
+        raise Forbidden("your organization is not a party to this agreement")
+    fire(sig, "decline", actor, facts={"own_organization": True, "reason": bool(reason.strip())})
+    sig.decline_reason = reason
+    fire(agreement, "decline", actor, locked=True, data={"reason": reason})
+    return agreement
+
+
+def _execute(agreement: Agreement) -> None:
+    from consent.services.documents import issue_agreement_pdf
+
+    now = utcnow()
+    fire(agreement, "execute", SYSTEM, facts={"all_signed": True}, locked=True,
+         revision_hash=signing_document(agreement).sha256)
+    agreement.executed_at = now
+    db.session.flush()
+    issue_agreement_pdf(agreement, "executed")
+    if agreement.legal_basis == LegalBasis.CONSENT:
+        issue_forms(agreement)
+    note_rules_change(agreement, "executed")
+    if agreement.start_date <= local_date(now):
+        activate(agreement)
+
+
+def activate(agreement: Agreement) -> None:
+    """Executed → active on the start date (the scheduler calls this too)."""
+    fire(agreement, "activate", SYSTEM, locked=True,
+         facts={"term_started": agreement.start_date <= local_date(utcnow())})
+    note_rules_change(agreement, "activated")
+
+
+def withdraw(agreement: Agreement, actor: Actor, reason: str, expected_version: int | None):
+    """Withdraw before execution; open signatures are voided."""
+    agreement = fire(agreement, "withdraw", actor, expected_version=expected_version,
+                     data={"reason": reason})
+    _void_signatures(agreement, actor)
+    agreement.end_reason = reason
+    return agreement
+
+
+def terminate(agreement: Agreement, actor: Actor, reason: str, effective: date,
+              expected_version: int | None):
+    """Terminate with a reason; rules stop covering it from `effective` (a local date)."""
+    if not reason.strip():
+        raise ValidationFailed("give the reason for terminating", field="reason")
+    today = local_date(utcnow())
+    if effective < today:
+        raise ValidationFailed("termination cannot take effect in the past", field="effective_on")
+    agreement = fire(agreement, "terminate", actor, expected_version=expected_version,
+                     data={"reason": reason, "effective_on": effective.isoformat()})
+    agreement.ended_on, agreement.end_reason = effective, reason
+    note_rules_change(agreement, "terminated")
+    return agreement
+
+
+def note_rules_change(agreement: Agreement, reason: str) -> None:
+    """Bump the rules version for every recipient of `agreement`."""
+    now = utcnow()
+    for org_id in sorted(agreement.recipient_ids):
+        db.session.add(RulesChange(at=now, recipient_id=org_id, subject_type="agreement",
+                                   subject_id=agreement.id, reason=reason))
+    db.session.flush()
+
+
+def get_agreement(agreement_id: int) -> Agreement:
+    """:raises NotFound: no such agreement."""
+    agreement = db.session.get(Agreement, agreement_id)
+    if agreement is None:
+        raise NotFound("no such agreement")
+    return agreement
+
+
+def activate_due(now: datetime) -> int:
+    """Activate executed agreements whose start date has come. Returns how many."""
+    today = local_date(now)
+    ids = db.session.scalars(sa.select(Agreement.id).where(
+        Agreement.state == S.EXECUTED, Agreement.start_date <= today)).all()
+    for agreement_id in ids:
+        activate(db.session.get(Agreement, agreement_id))
+    return len(ids)
+
+
+def expire_due(now: datetime) -> int:
+    """Expire active agreements whose end date has passed. Returns how many."""
+    today = local_date(now)
+    ids = db.session.scalars(sa.select(Agreement.id).where(
+        Agreement.state == S.ACTIVE, Agreement.end_date < today)).all()
+    for agreement_id in ids:
+        agreement = db.session.get(Agreement, agreement_id)
+        fire(agreement, "expire", SYSTEM, facts={"term_ended": True})
+        note_rules_change(agreement, "expired")
+    return len(ids)
+
+
+def can_sign_now(agreement: Agreement, actor: Actor) -> bool:
+    """True when the actor's organization has an invited signature on the current revision."""
+    if agreement.state != S.OUT_FOR_SIGNATURE or not actor.has_any_role("signatory"):
+        return False
+    return any(s.organization_id == actor.organization_id and s.state == SignatureState.INVITED
+               for s in _signatures(agreement))
+
+
+def run_event(agreement: Agreement, event: str, actor: Actor, expected_version: int | None, *,
+              comment: str = "", reason: str = "", effective_on: date | None = None):
+    """Dispatch an allow-listed lifecycle event requested by a person.
+
+    :raises NotFound: the event is not one a request may fire.
+    """
+    if event not in REQUEST_EVENTS:
+        raise NotFound(f"there is no '{event}' action for agreements")
+    if event == "submit":
+        return fire(agreement, "submit", actor, expected_version=expected_version,
+                    facts={"checklist_missing": checklist_missing(agreement)})
+    if event in ("approve", "request_changes"):
+        return review(agreement, actor, event, comment, expected_version)
+    if event == "send_for_signature":
+        return send_for_signature(agreement, actor, expected_version)
+    if event == "withdraw":
+        return withdraw(agreement, actor, reason, expected_version)
+    if event == "terminate":
+        return terminate(agreement, actor, reason, effective_on or local_date(utcnow()),
+                         expected_version)
+    # revise: reopen an approved or sent revision for editing
+    agreement = lock(Agreement, agreement.id)
+    check_version(agreement, expected_version)
+    return _new_revision(agreement, actor, reason or "reopened for editing")
+
+
+def _new_revision(agreement: Agreement, actor: Actor, reason: str) -> Agreement:
+    """Back to draft as a new revision; every signature on the old one is voided."""
+    fire(agreement, "revise", actor, locked=True, data={"reason": reason})
+    _void_signatures(agreement, actor)
+    agreement.revision += 1
+    return agreement

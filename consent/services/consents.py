@@ -1,0 +1,191 @@
+"""Consent use cases: grant, refuse and revoke, each written to the ledger.
+
+A grant over several purposes and categories writes one consent row per
+(purpose, category), so that a family can later revoke any one of them alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+import sqlalchemy as sa
+
+from consent.access.facts import covers_population
+from consent.auth.permissions import consent_authority
+from consent.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from consent.extensions import db
+from consent.models import (
+    Agreement,
+    Consent,
+    ConsentEvent,
+    ConsentForm,
+    LegalBasis,
+    Organization,
+    RulesChange,
+    Student,
+    User,
+)
+from consent.services.actors import Actor
+from consent.services.transitions import fire
+from consent.timeutil import local_date, utcnow
+from workflows import ConsentState
+
+logger = logging.getLogger(__name__)
+C = ConsentState
+OPEN_AGREEMENT_STATES = {"executed", "active"}
+
+
+def consentable_agreements(student: Student, today: date) -> list[Agreement]:
+    """Executed consent-based agreements, not yet ended, whose population includes the student."""
+    rows = db.session.scalars(sa.select(Agreement).where(
+        Agreement.legal_basis == LegalBasis.CONSENT,
+        Agreement.state.in_(OPEN_AGREEMENT_STATES), Agreement.end_date >= today)
+        .order_by(Agreement.id)).all()
+    return [a for a in rows if covers_population(a, student)]
+
+
+def current_form(agreement: Agreement, language: str) -> ConsentForm:
+    """The newest consent form for the agreement in `language` (English as fallback)."""
+    for lang in (language, "en"):
+        form = db.session.scalar(sa.select(ConsentForm).where(
+            ConsentForm.agreement_id == agreement.id, ConsentForm.language == lang)
+            .order_by(ConsentForm.version.desc()).limit(1))
+        if form:
+            return form
+    raise NotFound("this agreement has no consent form yet")
+
+
+def _ledger(consent: Consent, event: str, before: str | None, actor: Actor, acted_as: str,
+            form: ConsentForm | None, reason: str | None = None) -> None:
+    db.session.add(ConsentEvent(
+        consent_id=consent.id, event=event, from_state=before, to_state=consent.state,
+        at=utcnow(), actor_user_id=actor.id, acted_as=acted_as, channel=actor.channel,
+        ip_address=actor.ip, user_agent=actor.user_agent, form_id=form.id if form else None,
+        language=form.language if form else None, reason=reason))
+
+
+def _note_change(recipient_id: int, consent_ids: list[int], reason: str) -> None:
+    now = utcnow()
+    for consent_id in consent_ids:
+        db.session.add(RulesChange(at=now, recipient_id=recipient_id, subject_type="consent",
+                                   subject_id=consent_id, reason=reason))
+
+
+def _authority(user: User, student: Student) -> str:
+    allowed, acted_as, reason = consent_authority(user, student, local_date(utcnow()))
+    if not allowed:
+        raise Forbidden(reason)
+    return acted_as
+
+
+def decide(student: Student, user: User, actor: Actor, *, agreement_id: int, recipient_slug: str,
+           purposes: list[str], categories: list[str], decision: str = "grant",
+           valid_through: date | None = None, language: str = "en",
+           form_version: int | None = None) -> list[Consent]:
+    """Grant or refuse consent for a student to one recipient under one agreement.
+
+    A consent can never be broader than its agreement: every purpose and category
+    must be in the agreement, and it cannot run past the agreement's end date.
+
+    :raises Forbidden: the user has no authority for this student.
+    :raises ValidationFailed: outside the agreement, or a bad date.
+    :raises Conflict: the form the family saw has been replaced by a newer version.
+    """
+    acted_as = _authority(user, student)
+    today = local_date(utcnow())
+    agreement = db.session.get(Agreement, agreement_id)
+    if agreement is None or agreement.legal_basis != LegalBasis.CONSENT \
+            or agreement.state not in OPEN_AGREEMENT_STATES or not covers_population(agreement, student):
+        raise ValidationFailed("no agreement open for consent with that id covers this student",
+                               field="agreement")
+    recipient = db.session.scalar(sa.select(Organization).where(Organization.slug == recipient_slug))
+    if recipient is None or recipient.id not in agreement.recipient_ids:
+        raise ValidationFailed(f"'{recipient_slug}' is not a recipient under this agreement",
+                               field="recipient")
+    _within(purposes, agreement.purposes, "purposes")
+    _within(categories, agreement.categories, "categories")
+    valid_through = valid_through or agreement.end_date
+    if valid_through > agreement.end_date:
+        raise ValidationFailed(f"consent cannot run past the agreement's end date "
+                               f"{agreement.end_date.isoformat()}", field="valid_through")
+    if valid_through < today:
+        raise ValidationFailed("the date is in the past", field="valid_through")
+    form = current_form(agreement, language)
+    if form_version is not None and form_version != form.version:
+        raise Conflict("the consent form was updated after you opened it; read the new version",
+                       field="form_version", details={"current_version": form.version})
+    created = []
+    for purpose in purposes:
+        for category in categories:
+            for old in _open_consents(student.id, agreement.id, recipient.id, purpose, category):
+                fire(old, "supersede", actor)
+                old.ended_at = utcnow()
+                _ledger(old, "supersede", C.GRANTED, actor, acted_as, form)
+            consent = Consent(student_id=student.id, agreement_id=agreement.id,
+                              recipient_id=recipient.id, purpose=purpose, category=category,
+                              state=C.REQUESTED.value, valid_from=today,
+                              valid_through=valid_through, form_id=form.id,
+                              given_by_user_id=user.id, given_as=acted_as,
+                              granted_at=utcnow() if decision == "grant" else None)
+            db.session.add(consent)
+            db.session.flush()
+            fire(consent, decision, actor, facts={"has_authority": True}, locked=True)
+            _ledger(consent, decision, C.REQUESTED, actor, acted_as, form)
+            created.append(consent)
+    db.session.flush()
+    if decision == "grant":
+        _note_change(recipient.id, [c.id for c in created], "consent_granted")
+    return created
+
+
+def _within(asked: list[str], allowed: list[str], field: str) -> None:
+    if not asked:
+        raise ValidationFailed("choose at least one", field=field)
+    for i, value in enumerate(asked):
+        if value not in allowed:
+            raise ValidationFailed(f"'{value}' is not covered by the agreement",
+                                   field=f"{field}[{i}]")
+
+
+def _open_consents(student_id, agreement_id, recipient_id, purpose, category) -> list[Consent]:
+    return list(db.session.scalars(sa.select(Consent).where(
+        Consent.student_id == student_id, Consent.agreement_id == agreement_id,
+        Consent.recipient_id == recipient_id, Consent.purpose == purpose,
+        Consent.category == category, Consent.state == C.GRANTED)))
+
+
+def revoke(consent: Consent, user: User, actor: Actor, reason: str | None = None,
+           expected_version: int | None = None) -> Consent:
+    """Revoke a granted consent at once; any guardian with rights may revoke.
+
+    :raises Forbidden: the user has no authority for this student.
+    :raises InvalidTransition: the consent is not granted.
+    """
+    acted_as = _authority(user, consent.student)
+    consent = fire(consent, "revoke", actor, facts={"has_authority": True},
+                   expected_version=expected_version, data={"reason": reason})
+    consent.ended_at = utcnow()
+    _ledger(consent, "revoke", C.GRANTED, actor, acted_as, consent.form, reason)
+    db.session.flush()
+    _note_change(consent.recipient_id, [consent.id], "consent_revoked")
+    return consent
+
+
+def student_consents(student: Student) -> list[Consent]:
+    """All consents for a student, newest first."""
+    return list(db.session.scalars(sa.select(Consent).where(Consent.student_id == student.id)
+                                   .order_by(Consent.id.desc())))
+
+
+def get_consent_for(user: User, consent_id: int, students_query) -> Consent:
+    """The consent if it belongs to a student `user` may see.
+
+    :raises NotFound: no such consent, or it belongs to another family.
+    """
+    consent = db.session.get(Consent, consent_id)
+    if consent is None or db.session.scalar(
+            students_query.where(Student.id == consent.student_id)) is None:
+        raise NotFound("no such consent")
+    return consent
+
