@@ -68,4 +68,5 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     try:
         ZoneInfo(app.config["DISTRICT_TIMEZONE"])
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise RuntimeError(f"unknown DISTRICT_TIMEZONE {app.config['DISTRICT_TIMEZONE']!r}") from exc
+        zone = app.config["DISTRICT_TIMEZONE"]
+        raise RuntimeError(f"unknown DISTRICT_TIMEZONE {zone!r}") from exc

@@ -99,5 +99,5 @@ def register(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         db.session.rollback()
-        logger.exception("unhandled error on %s %s", request.method, request.path)
+        logger.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
         return _respond(500, "internal_error", "something went wrong; the change was not saved")

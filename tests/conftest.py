@@ -103,9 +103,18 @@ def app(schema_ready, app_config):
 
 
 @pytest.fixture
-def db(app):
-    with app.app_context():
+def db(app, app_config):
+    """The database, for tests to read and write directly.
+
+    It runs in the context of a second app on the same database: if it shared the
+    served app's context, every test request would reuse that context (and its
+    `g` and session), which hides bugs that real separate requests would show.
+    """
+    data_app = create_app(app_config)
+    with data_app.app_context():
         yield _db
+        _db.session.remove()
+        _db.engine.dispose()
 
 
 @pytest.fixture

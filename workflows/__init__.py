@@ -5,7 +5,8 @@ move a `state` attribute on whatever record they are bound to, and guards read t
 actor and the facts the caller passes in.
 """
 
-from workflows.agreement import AGREEMENT, REQUEST_EVENTS as AGREEMENT_REQUEST_EVENTS, AgreementState
+from workflows.agreement import AGREEMENT, AgreementState
+from workflows.agreement import REQUEST_EVENTS as AGREEMENT_REQUEST_EVENTS
 from workflows.base import Workflow
 from workflows.consent import CONSENT, ConsentState
 from workflows.errors import InvalidTransition, Refusal, TransitionRefused, WorkflowError

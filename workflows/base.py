@@ -7,9 +7,10 @@ exists to bypass the guards.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Callable
+from typing import Any
 
 from transitions import Machine, MachineError
 

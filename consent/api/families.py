@@ -42,7 +42,8 @@ def list_family_students():
 def get_family_student(student_id: int):
     student = _own_student(student_id)
     today = local_date(utcnow())
-    options = [{"agreement": a.id, "title": a.title, "recipients": sorted(o.slug for o in a.recipients),
+    options = [{"agreement": a.id, "title": a.title,
+                "recipients": sorted(o.slug for o in a.recipients),
                 "purposes": list(a.purposes), "categories": list(a.categories),
                 "end_date": a.end_date.isoformat()}
                for a in service.consentable_agreements(student, today)]

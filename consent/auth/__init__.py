@@ -30,7 +30,8 @@ def safe_next(target: str | None) -> str:
         return url_for("web.home")
     parts = urlsplit(target)
     # "//evil.example" and "/\\evil.example" are host references in browsers.
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith(("//", "/\\")):
+    if parts.scheme or parts.netloc or not target.startswith("/") \
+            or target.startswith(("//", "/\\")):
         return url_for("web.home")
     return target
 

@@ -33,7 +33,8 @@ def load_principal() -> Principal | None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    row = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == hash_token(token.strip())))
+    row = db.session.scalar(
+        sa.select(ApiToken).where(ApiToken.token_hash == hash_token(token.strip())))
     now = utcnow()
     if row is None or not row.active or (row.expires_at and row.expires_at <= now):
         return None

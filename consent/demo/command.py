@@ -186,7 +186,7 @@ def _seed_consents(agreement, recipient: str, people: dict, today) -> None:
         sa.select(StudentGuardian, Guardian, Student).join(Guardian).join(Student)
         .where(StudentGuardian.has_educational_rights).order_by(Student.id)).all()
     seen = set()
-    for link, guardian, student in links:
+    for _link, guardian, student in links:
         if student.id in seen or rng.random() > 0.35:
             continue
         if student.birth_date and (today - student.birth_date).days >= 18 * 365.25:
@@ -203,7 +203,7 @@ def _seed_consents(agreement, recipient: str, people: dict, today) -> None:
         decision = "refuse" if rng.random() < 0.2 else "grant"
         consents.decide(student, user, actor_for(user, "demo"), agreement_id=agreement.id,
                         recipient_slug=recipient, purposes=agreement.purposes[:1],
-                        categories=agreement.categories[: rng.randint(1, len(agreement.categories))],
+                        categories=agreement.categories[:rng.randint(1, len(agreement.categories))],
                         decision=decision)
 
 

@@ -34,7 +34,8 @@ class Agreement(TimestampMixin, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(sa.String(300))
-    state: Mapped[str] = mapped_column(sa.String(32), default=AgreementState.DRAFT.value, index=True)
+    state: Mapped[str] = mapped_column(sa.String(32), default=AgreementState.DRAFT.value,
+                                       index=True)
     revision: Mapped[int] = mapped_column(default=1)
     source_org_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"))
     legal_basis: Mapped[str] = mapped_column(sa.String(32))

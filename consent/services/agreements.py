@@ -31,12 +31,12 @@ from consent.models import (
 from consent.models.users import user_roles
 from consent.services import audit, notifications
 from consent.services.actors import SYSTEM, Actor
-from consent.services.consent_forms import issue_forms
 from consent.services.agreement_templates import TEMPLATES, template_defaults
+from consent.services.consent_forms import issue_forms
 from consent.services.transitions import check_version, fire, lock
 from consent.timeutil import local_date, utcnow
-from workflows import AGREEMENT, AGREEMENT_REQUEST_EVENTS as REQUEST_EVENTS
-from workflows import AgreementState, SignatureState, TransitionRefused
+from workflows import AGREEMENT, AgreementState, SignatureState, TransitionRefused
+from workflows import AGREEMENT_REQUEST_EVENTS as REQUEST_EVENTS
 
 logger = logging.getLogger(__name__)
 S = AgreementState
@@ -320,7 +320,8 @@ def sign(agreement: Agreement, actor: Actor, *, name: str, title: str, authority
     # Evidence first: the database refuses a signed row without it.
     sig.signer_id, sig.signer_name, sig.signer_title = actor.id, name, title
     sig.authority, sig.signed_at = authority, utcnow()
-    sig.ip_address, sig.user_agent, sig.document_sha256 = actor.ip, actor.user_agent, document_sha256
+    sig.ip_address, sig.user_agent = actor.ip, actor.user_agent
+    sig.document_sha256 = document_sha256
     fire(sig, "sign", actor, facts={"own_organization": True}, revision_hash=document.sha256,
          data={"name": name, "title": title, "authority": authority}, locked=True)
     if all(s.state == SignatureState.SIGNED for s in _signatures(agreement)):

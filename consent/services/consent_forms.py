@@ -8,7 +8,10 @@ from flask import render_template
 from consent.extensions import db
 from consent.models import Agreement, ConsentForm, DataCategory
 
-LANGUAGES = {"en": "Consent to share school records", "es": "Permiso para compartir registros escolares"}
+LANGUAGES = {
+    "en": "Consent to share school records",
+    "es": "Permiso para compartir registros escolares",
+}
 
 
 def issue_forms(agreement: Agreement) -> list[ConsentForm]:

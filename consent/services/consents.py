@@ -96,10 +96,12 @@ def decide(student: Student, user: User, actor: Actor, *, agreement_id: int, rec
     today = local_date(utcnow())
     agreement = db.session.get(Agreement, agreement_id)
     if agreement is None or agreement.legal_basis != LegalBasis.CONSENT \
-            or agreement.state not in OPEN_AGREEMENT_STATES or not covers_population(agreement, student):
+            or agreement.state not in OPEN_AGREEMENT_STATES \
+            or not covers_population(agreement, student):
         raise ValidationFailed("no agreement open for consent with that id covers this student",
                                field="agreement")
-    recipient = db.session.scalar(sa.select(Organization).where(Organization.slug == recipient_slug))
+    recipient = db.session.scalar(
+        sa.select(Organization).where(Organization.slug == recipient_slug))
     if recipient is None or recipient.id not in agreement.recipient_ids:
         raise ValidationFailed(f"'{recipient_slug}' is not a recipient under this agreement",
                                field="recipient")
@@ -115,19 +117,19 @@ def decide(student: Student, user: User, actor: Actor, *, agreement_id: int, rec
     if form_version is not None and form_version != form.version:
         raise Conflict("the consent form was updated after you opened it; read the new version",
                        field="form_version", details={"current_version": form.version})
-    created = []
+    created, now = [], utcnow()  # one instant for the whole grant
     for purpose in purposes:
         for category in categories:
             for old in _open_consents(student.id, agreement.id, recipient.id, purpose, category):
                 fire(old, "supersede", actor)
-                old.ended_at = utcnow()
+                old.ended_at = now
                 _ledger(old, "supersede", C.GRANTED, actor, acted_as, form)
             consent = Consent(student_id=student.id, agreement_id=agreement.id,
                               recipient_id=recipient.id, purpose=purpose, category=category,
                               state=C.REQUESTED.value, valid_from=today,
                               valid_through=valid_through, form_id=form.id,
                               given_by_user_id=user.id, given_as=acted_as,
-                              granted_at=utcnow() if decision == "grant" else None)
+                              granted_at=now if decision == "grant" else None)
             db.session.add(consent)
             db.session.flush()
             fire(consent, decision, actor, facts={"has_authority": True}, locked=True)

@@ -1,0 +1,144 @@
+"""Malformed input gets a 4xx naming the field, and the database is unchanged."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from consent.models import Agreement, AuditEntry, Consent
+from tests.api.helpers import agreement_payload, bearer, make_partnership
+
+
+def _counts(db):
+    return tuple(db.session.scalar(sa.select(sa.func.count()).select_from(m))
+                 for m in (Agreement, AuditEntry, Consent))
+
+
+@pytest.fixture
+def world(make):
+    p = make_partnership(make)
+    return p, bearer(make.user_token(p.legal))
+
+
+def test_body_that_is_not_json_is_refused(client, db, world):
+    _, legal = world
+    before = _counts(db)
+    r = client.post("/api/v1/agreements", data="{not json", headers=legal,
+                    content_type="application/json")
+    assert r.status_code == 400
+    assert r.json["error"]["field"] == "body"
+    assert _counts(db) == before
+
+
+@pytest.mark.parametrize(("change", "field", "status"), [
+    ({"title": None}, "title", 422),
+    ({"start_date": "2027-02-30"}, "start_date", 422),
+    ({"end_date": "31/12/2027"}, "end_date", 422),
+    ({"start_date": "2027-06-01", "end_date": "2027-05-31"}, "end_date", 422),
+    ({"legal_basis": "because"}, "legal_basis", 422),
+    ({"recipients": ["no-such-org"]}, "recipients[0]", 422),
+    ({"categories": ["attendance", "shoe_size"]}, "categories[1]", 422),
+    ({"purposes": ["Not A Code"]}, "purposes[0]", 422),
+    ({"retention_days": "ninety"}, "retention_days", 422),
+    ({"colour": "blue"}, "colour", 422),
+    ({"population": {"schools": ["nowhere"]}}, "population.schools[0]", 422),
+    ({"clauses": [{"heading": "x"}]}, "clauses[0].text", 422),
+])
+def test_invalid_agreement_fields_are_named(client, db, world, change, field, status):
+    _, legal = world
+    before = _counts(db)
+    payload = agreement_payload()
+    payload.update(change)
+    r = client.post("/api/v1/agreements", json=payload, headers=legal)
+    assert r.status_code == status, r.json
+    assert r.json["error"]["field"] == field
+    assert r.json["error"]["message"]
+    assert _counts(db) == before
+
+
+def test_missing_required_field_is_named(client, db, world):
+    _, legal = world
+    payload = agreement_payload()
+    del payload["end_date"]
+    r = client.post("/api/v1/agreements", json=payload, headers=legal)
+    assert r.status_code == 422
+    assert r.json["error"] == {"code": "invalid", "message": "this field is required",
+                               "field": "end_date"}
+
+
+def test_unknown_agreement_id_is_404(client, world):
+    _, legal = world
+    assert client.get("/api/v1/agreements/999", headers=legal).status_code == 404
+    r = client.post("/api/v1/agreements/999/events/submit", json={}, headers=legal)
+    assert r.status_code == 404
+
+
+def test_unknown_or_system_event_is_404_and_changes_nothing(client, db, world):
+    _, legal = world
+    aid = client.post("/api/v1/agreements", json=agreement_payload(), headers=legal).json[
+        "data"]["id"]
+    before = _counts(db)
+    for event in ("execute", "activate", "to_active", "explode"):
+        r = client.post(f"/api/v1/agreements/{aid}/events/{event}", json={}, headers=legal)
+        assert r.status_code == 404, event
+    assert _counts(db) == before
+    assert db.session.get(Agreement, aid).state == "draft"
+
+
+def test_stale_version_is_409_and_changes_nothing(client, db, world):
+    _, legal = world
+    created = client.post("/api/v1/agreements", json=agreement_payload(), headers=legal).json[
+        "data"]
+    aid, version = created["id"], created["version"]
+    r = client.patch(f"/api/v1/agreements/{aid}", json={"title": "New", "version": version},
+                     headers=legal)
+    assert r.status_code == 200
+    r = client.patch(f"/api/v1/agreements/{aid}", json={"title": "Older", "version": version},
+                     headers=legal)
+    assert r.status_code == 409
+    assert r.json["error"]["field"] == "version"
+    db.session.expire_all()
+    assert db.session.get(Agreement, aid).title == "New"
+
+
+def test_decision_request_fields_are_checked(client, make, world):
+    p, _ = world
+    enforcer = bearer(make.client_token(p.partner))
+    good = {"recipient": "promise", "student": "S-1001", "category": "attendance",
+            "purpose": "academic_support"}
+    r = client.post("/api/v1/decisions", json={**good, "at": "yesterday"}, headers=enforcer)
+    assert (r.status_code, r.json["error"]["field"]) == (422, "at")
+    r = client.post("/api/v1/decisions", json={**good, "at": "2027-01-01T09:00:00"},
+                    headers=enforcer)
+    assert (r.status_code, r.json["error"]["field"]) == (422, "at")
+    r = client.post("/api/v1/decisions", json={"requests": [good, {**good, "purpose": 5}]},
+                    headers=enforcer)
+    assert (r.status_code, r.json["error"]["field"]) == (422, "requests[1].purpose")
+    r = client.post("/api/v1/decisions", json={k: v for k, v in good.items() if k != "student"},
+                    headers=enforcer)
+    assert (r.status_code, r.json["error"]["field"]) == (422, "student")
+
+
+def test_consent_outside_the_agreement_is_refused(client, db, make, world):
+    p, legal = world
+    from tests.api.test_roles import active_agreement
+
+    aid = active_agreement(client, make, p)
+    family = bearer(make.user_token(p.guardian_user))
+    base = {"agreement": aid, "recipient": "promise", "purposes": ["academic_support"],
+            "categories": ["attendance"]}
+    before = _counts(db)
+    cases = [
+        ({"categories": ["contact"]}, "categories[0]"),
+        ({"purposes": ["marketing"]}, "purposes[0]"),
+        ({"recipient": "afterschool"}, "recipient"),
+        ({"valid_through": "2099-01-01"}, "valid_through"),
+        ({"valid_through": "2027-02-30"}, "valid_through"),
+        ({"agreement": 999}, "agreement"),
+    ]
+    for change, field in cases:
+        r = client.post(f"/api/v1/students/{p.student.id}/consents", json={**base, **change},
+                        headers=family)
+        assert r.status_code == 422, (change, r.json)
+        assert r.json["error"]["field"] == field
+    assert _counts(db) == before

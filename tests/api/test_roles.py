@@ -1,0 +1,131 @@
+"""What each role may not do: 403 or 404, and nothing changes."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from consent.models import Agreement, AuditEntry, Consent
+from tests.api.helpers import agreement_payload, bearer, make_partnership
+
+
+def active_agreement(client, make, p) -> int:
+    """Run an agreement through the API to active; returns its id."""
+    legal = bearer(make.user_token(p.legal))
+    aid = client.post("/api/v1/agreements", json=agreement_payload(), headers=legal).json[
+        "data"]["id"]
+    client.post(f"/api/v1/agreements/{aid}/events/submit", json={}, headers=legal)
+    client.post(f"/api/v1/agreements/{aid}/events/approve", json={},
+                headers=bearer(make.user_token(p.reviewer)))
+    sent = client.post(f"/api/v1/agreements/{aid}/events/send_for_signature", json={},
+                       headers=legal).json["data"]
+    for signer in (p.district_signatory, p.partner_signatory):
+        r = client.post(f"/api/v1/agreements/{aid}/signatures", headers=bearer(
+            make.user_token(signer)), json={"name": signer.name, "title": "Signatory",
+                                            "document_sha256": sent["signing_document_sha256"]})
+        assert r.status_code == 200, r.json
+    assert r.json["data"]["state"] == "active"
+    return aid
+
+
+def _snapshot(db):
+    db.session.expire_all()
+    return (
+        [(a.id, a.state, a.version_id) for a in db.session.scalars(sa.select(Agreement))],
+        db.session.scalar(sa.select(sa.func.count(AuditEntry.id))),
+        [(c.id, c.state) for c in db.session.scalars(sa.select(Consent))],
+    )
+
+
+def test_roles_cannot_do_what_is_not_theirs(client, db, make):
+    p = make_partnership(make)
+    legal = bearer(make.user_token(p.legal))
+    reviewer = bearer(make.user_token(p.reviewer))
+    p_sig = bearer(make.user_token(p.partner_signatory))
+    family = bearer(make.user_token(p.guardian_user))
+    enforcer = bearer(make.client_token(p.partner))
+    aid = client.post("/api/v1/agreements", json=agreement_payload(), headers=legal).json[
+        "data"]["id"]
+    before = _snapshot(db)
+
+    # Only legal staff draft and edit.
+    for who in (reviewer, p_sig, family):
+        assert client.post("/api/v1/agreements", json=agreement_payload(),
+                           headers=who).status_code == 403
+    assert client.patch(f"/api/v1/agreements/{aid}", json={"title": "x"},
+                        headers=reviewer).status_code == 403
+    # A reviewer cannot submit; the author cannot approve their own draft later.
+    assert client.post(f"/api/v1/agreements/{aid}/events/submit", json={},
+                       headers=reviewer).status_code == 403
+    # Families and enforcers cannot see agreements at all.
+    assert client.get(f"/api/v1/agreements/{aid}", headers=family).status_code == 403
+    assert client.get("/api/v1/agreements", headers=enforcer).status_code == 403
+    # Staff of an organization that is not a party do not see the agreement.
+    outsider = make.user("staff", org=p.other_partner)
+    assert client.get(f"/api/v1/agreements/{aid}",
+                      headers=bearer(make.user_token(outsider))).status_code == 404
+    # A signatory cannot sign before the agreement is out for signature.
+    r = client.post(f"/api/v1/agreements/{aid}/signatures", headers=p_sig, json={
+        "name": "Pat", "title": "Director", "document_sha256": "0" * 64})
+    assert r.status_code == 409
+    assert _snapshot(db) == before
+
+
+def test_families_see_only_their_own_children(client, db, make):
+    p = make_partnership(make)
+    aid = active_agreement(client, make, p)
+    stranger_user = make.user("guardian", email="stranger@family.example")
+    make.link(p.other_student, make.guardian(stranger_user, given="Sol", family="Stranger"))
+    stranger = bearer(make.user_token(stranger_user))
+    family = bearer(make.user_token(p.guardian_user))
+    granted = client.post(f"/api/v1/students/{p.student.id}/consents", headers=family, json={
+        "agreement": aid, "recipient": "promise", "purposes": ["academic_support"],
+        "categories": ["attendance"]}).json["data"]
+    before = _snapshot(db)
+
+    r = client.get(f"/api/v1/students/{p.student.id}", headers=stranger)
+    assert r.status_code == 404
+    assert "O'Brien" not in r.get_data(as_text=True)
+    assert [s["sourced_id"] for s in client.get("/api/v1/students", headers=stranger)
+            .json["data"]] == ["S-1002"]
+    r = client.post(f"/api/v1/students/{p.student.id}/consents", headers=stranger, json={
+        "agreement": aid, "recipient": "promise", "purposes": ["academic_support"],
+        "categories": ["attendance"]})
+    assert r.status_code == 404
+    r = client.post(f"/api/v1/consents/{granted[0]['id']}/revoke", json={}, headers=stranger)
+    assert r.status_code == 404
+    # Staff and enforcers cannot act as families.
+    enforcer = bearer(make.client_token(p.partner))
+    assert client.post(f"/api/v1/consents/{granted[0]['id']}/revoke", json={},
+                       headers=enforcer).status_code == 403
+    assert _snapshot(db) == before
+
+
+def test_guardian_without_educational_rights_can_do_nothing(client, db, make):
+    p = make_partnership(make)
+    aid = active_agreement(client, make, p)
+    other_parent = make.user("guardian", email="noncustodial@family.example")
+    make.link(p.student, make.guardian(other_parent, given="Ray", family="O'Brien"),
+              rights=False)
+    token = bearer(make.user_token(other_parent))
+    before = _snapshot(db)
+    r = client.post(f"/api/v1/students/{p.student.id}/consents", headers=token, json={
+        "agreement": aid, "recipient": "promise", "purposes": ["academic_support"],
+        "categories": ["attendance"]})
+    assert r.status_code == 403
+    assert "educational rights" in r.json["error"]["message"]
+    assert _snapshot(db) == before
+
+
+def test_enforcer_reads_only_its_own_rules(client, make):
+    p = make_partnership(make)
+    enforcer = bearer(make.client_token(p.partner))
+    assert client.get("/api/v1/rules/bundle?recipient=afterschool",
+                      headers=enforcer).status_code == 403
+    assert client.get("/api/v1/rules/bundle?recipient=promise",
+                      headers=enforcer).status_code == 200
+    # Partner staff read their own organization's rules, not another's.
+    staff = bearer(make.user_token(make.user("staff", org=p.partner)))
+    assert client.get("/api/v1/rules/bundle?recipient=afterschool",
+                      headers=staff).status_code == 403
+    assert client.get("/api/v1/rules/bundle", headers=staff).json["bundle"][
+        "recipient"] == "promise"
