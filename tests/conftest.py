@@ -144,3 +144,28 @@ def login(app):
         return c
 
     return do_login
+
+
+@pytest.fixture
+def fresh_app(database_url, tmp_path):
+    """An app on an empty database with no tables: a new SQLite file, or a new
+    PostgreSQL schema dropped afterwards. For tests of migrations and the demo."""
+    schema, url = None, database_url
+    if database_url.startswith("postgresql"):
+        schema = f"fresh_{uuid.uuid4().hex[:10]}"
+        engine = sa.create_engine(database_url)
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        engine.dispose()
+    else:
+        url = f"sqlite:///{tmp_path / 'fresh.sqlite'}"
+    app = create_app(test_config(url, schema, tmp_path / "fresh-instance"))
+    yield app
+    with app.app_context():
+        _db.session.remove()
+        _db.engine.dispose()
+    if schema:
+        engine = sa.create_engine(database_url)
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from consent import create_app
+from consent.extensions import db as _db
 from consent.models import User
 from tests.conftest import PASSWORD
 
@@ -107,6 +108,8 @@ def test_csrf_is_required_on_forms(app_config, schema_ready, make):
     assert r.status_code == 302
     assert client.post("/auth/logout").status_code == 400
     assert client.get("/auth/password").status_code == 200  # still signed in
+    with app.app_context():
+        _db.engine.dispose()
 
 
 def test_secret_key_is_required_outside_development(monkeypatch, tmp_path):

@@ -20,6 +20,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from flask_migrate import upgrade
 
+from consent.auth.permissions import is_adult
 from consent.extensions import db
 from consent.models import (
     DataCategory,
@@ -137,7 +138,7 @@ def load_demo() -> dict:
                                parent.display_name, ["guardian"], None)
     parent.user_id = people["guardian"].id
     adult = next(s for s in db.session.scalars(sa.select(Student).order_by(Student.id))
-                 if s.birth_date and (today - s.birth_date).days > 18 * 366)
+                 if is_adult(s, today))
     people["student"] = _user(f"{adult.sourced_id.lower()}@students.riverside.example",
                               adult.display_name, ["student"], None)
     adult.user_id = people["student"].id
@@ -189,7 +190,7 @@ def _seed_consents(agreement, recipient: str, people: dict, today) -> None:
     for _link, guardian, student in links:
         if student.id in seen or rng.random() > 0.35:
             continue
-        if student.birth_date and (today - student.birth_date).days >= 18 * 365.25:
+        if is_adult(student, today):
             continue
         seen.add(student.id)
         if guardian.user_id is None:

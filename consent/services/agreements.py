@@ -357,13 +357,13 @@ def _execute(agreement: Agreement) -> None:
         issue_forms(agreement)
     note_rules_change(agreement, "executed")
     if agreement.start_date <= local_date(now):
-        activate(agreement)
+        activate(agreement, now)
 
 
-def activate(agreement: Agreement) -> None:
+def activate(agreement: Agreement, now: datetime) -> None:
     """Executed → active on the start date (the scheduler calls this too)."""
     fire(agreement, "activate", SYSTEM, locked=True,
-         facts={"term_started": agreement.start_date <= local_date(utcnow())})
+         facts={"term_started": agreement.start_date <= local_date(now)})
     note_rules_change(agreement, "activated")
 
 
@@ -414,7 +414,7 @@ def activate_due(now: datetime) -> int:
     ids = db.session.scalars(sa.select(Agreement.id).where(
         Agreement.state == S.EXECUTED, Agreement.start_date <= today)).all()
     for agreement_id in ids:
-        activate(db.session.get(Agreement, agreement_id))
+        activate(db.session.get(Agreement, agreement_id), now)
     return len(ids)
 
 

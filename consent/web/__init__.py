@@ -1,0 +1,50 @@
+"""HTML pages: blueprints, plus the template filters they share.
+
+No business rules here: views call the services and permission scopes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Flask
+from markupsafe import Markup
+
+from consent.auth.access import public
+from consent.timeutil import district_zone, iso
+from consent.web import admin, agreements, family, home, staff
+from consent.web.forms import LEGAL_BASIS_LABELS
+
+
+def local_time(at: datetime | None) -> Markup | str:
+    """An instant as a <time> element in the district's zone, e.g. 2026-05-01 09:30 PDT."""
+    if at is None:
+        return ""
+    local = at.astimezone(district_zone())
+    return Markup('<time datetime="{}">{}</time>').format(
+        iso(at), local.strftime("%Y-%m-%d %H:%M %Z"))
+
+
+def humanize(code: str | None) -> str:
+    """academic_support -> Academic support (for codes shown to people)."""
+    if not code:
+        return ""
+    text = str(code).replace("_", " ")
+    return text[:1].upper() + text[1:]
+
+
+def basis_label(code: str) -> str:
+    return LEGAL_BASIS_LABELS.get(code, humanize(code))
+
+
+def register(app: Flask) -> None:
+    """Register the page blueprints and declare the static files public."""
+    app.view_functions["static"] = public(app.view_functions["static"])
+    app.add_template_filter(local_time, "local_time")
+    app.add_template_filter(humanize, "humanize")
+    app.add_template_filter(basis_label, "basis_label")
+    app.register_blueprint(home.bp)
+    app.register_blueprint(agreements.bp)
+    app.register_blueprint(family.bp)
+    app.register_blueprint(staff.bp)
+    app.register_blueprint(admin.bp)

@@ -1,0 +1,455 @@
+"""Agreement pages: list, draft, edit, detail with lifecycle actions, signing, the PDF.
+
+Views turn forms into service calls and commit once; the rules about who may do
+what live in the services, the workflows and consent.auth.permissions, not here.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from consent.api.agreements import actions_for, pdf_response
+from consent.auth.access import roles_accepted
+from consent.auth.permissions import STAFF_ROLES, can_see_agreement, visible_agreements
+from consent.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from consent.extensions import db
+from consent.models import (
+    Agreement,
+    AgreementParty,
+    AuditEntry,
+    DataCategory,
+    Organization,
+    OrgKind,
+    Review,
+    Signature,
+    User,
+)
+from consent.services import agreements as service
+from consent.services.actors import actor_for
+from consent.services.agreement_templates import TEMPLATES, template_defaults
+from consent.services.transitions import check_version
+from consent.timeutil import local_date, utcnow
+from consent.web.forms import (
+    LEGAL_BASIS_LABELS,
+    AgreementForm,
+    DeclineForm,
+    EventForm,
+    SignForm,
+    split_codes,
+)
+from workflows import AGREEMENT_REQUEST_EVENTS, InvalidTransition, TransitionRefused
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("agreements", __name__, url_prefix="/agreements")
+
+# What each button says, in the order the detail page shows them.
+ACTION_LABELS = {
+    "submit": "Submit for review",
+    "approve": "Approve",
+    "request_changes": "Request changes",
+    "send_for_signature": "Send for signature",
+    "revise": "Reopen for editing",
+    "sign": "Sign",
+    "decline": "Decline to sign",
+    "withdraw": "Withdraw",
+    "terminate": "Terminate",
+}
+DONE_MESSAGES = {
+    "submit": "Submitted for review.",
+    "approve": "Your approval was recorded.",
+    "request_changes": "Changes were requested; the agreement is back in draft.",
+    "send_for_signature": "Sent for signature.",
+    "revise": "Reopened as a new revision in draft; earlier signatures were voided.",
+    "withdraw": "The agreement was withdrawn.",
+    "terminate": "The agreement was terminated.",
+}
+NEEDS_REASON = {"withdraw", "terminate"}
+# Service field names that the form calls differently.
+FIELD_ALIASES = {"population.schools": "schools", "population.grades": "grades"}
+OPTIONAL_NUMBERS = ("retention_days", "destruction_days", "breach_notification_hours")
+
+
+def _user() -> User:
+    return current_user._get_current_object()
+
+
+def _visible(agreement_id: int) -> Agreement:
+    """The agreement, or 404 when it does not exist or the user may not see it.
+
+    :raises NotFound: hidden or missing (the same answer, so nothing leaks).
+    """
+    if not can_see_agreement(_user(), agreement_id):
+        raise NotFound("no such agreement")
+    return service.get_agreement(agreement_id)
+
+
+def _refusal(exc: Exception) -> tuple[int, str]:
+    """The HTTP status and message for an error a form shows on the page."""
+    if isinstance(exc, DomainError):
+        return exc.status, exc.message
+    if isinstance(exc, TransitionRefused):
+        return {"forbidden": 403, "invalid": 422}.get(exc.kind, 409), exc.reason
+    return 409, str(exc)
+
+
+def _attach_error(form, exc: DomainError) -> bool:
+    """Put a service error next to its form field; False when no field matches."""
+    name = re.sub(r"\[\d+\]$", "", exc.field or "")
+    name = FIELD_ALIASES.get(name, name)
+    field = form._fields.get(name) if name and name != "version" else None
+    if field is None:
+        return False
+    field.errors = [*field.errors, exc.message]
+    return True
+
+
+# --- awaiting lists (home page and the list filter) -------------------------------------
+
+
+def awaiting_review(user: User):
+    """A select of agreements in review that `user`'s organization must review."""
+    if not user.has_role("reviewer") or not user.organization_id:
+        return None
+    reviewing = sa.select(AgreementParty.agreement_id).where(
+        AgreementParty.organization_id == user.organization_id,
+        AgreementParty.review_required.is_(True))
+    approved = sa.select(Review.agreement_id).where(
+        Review.organization_id == user.organization_id, Review.revision == Agreement.revision,
+        Review.decision == "approve", Review.agreement_id == Agreement.id)
+    return visible_agreements(user).where(
+        Agreement.state == "in_review", Agreement.id.in_(reviewing),
+        sa.or_(Agreement.created_by_id.is_(None), Agreement.created_by_id != user.id),
+        ~approved.exists())
+
+
+def awaiting_signature(user: User):
+    """A select of agreements on which `user`'s organization is invited to sign now."""
+    if not user.has_role("signatory") or not user.organization_id:
+        return None
+    invited = sa.select(Signature.id).where(
+        Signature.agreement_id == Agreement.id, Signature.revision == Agreement.revision,
+        Signature.organization_id == user.organization_id, Signature.state == "invited")
+    return visible_agreements(user).where(Agreement.state == "out_for_signature",
+                                          invited.exists())
+
+
+@bp.app_context_processor
+def _awaiting_helpers():
+    def agreements_awaiting(kind: str) -> list[Agreement]:
+        query = (awaiting_review if kind == "review" else awaiting_signature)(_user())
+        return [] if query is None else list(db.session.scalars(query.order_by(Agreement.id)))
+
+    return {"agreements_awaiting": agreements_awaiting}
+
+
+# --- list -----------------------------------------------------------------------------
+
+
+@bp.get("/")
+@roles_accepted(*STAFF_ROLES)
+def index():
+    """Every agreement the user may see, newest first (or only those awaiting them)."""
+    user = _user()
+    awaiting = request.args.get("awaiting")
+    query = None
+    if awaiting in ("review", "signature"):
+        query = (awaiting_review if awaiting == "review" else awaiting_signature)(user)
+    if query is None:
+        awaiting, query = None, visible_agreements(user)
+    rows = db.session.scalars(query.order_by(Agreement.id.desc())).all()
+    return render_template("agreements/index.html", agreements=rows, awaiting=awaiting)
+
+
+# --- draft and edit -------------------------------------------------------------------
+
+
+def _set_choices(form: AgreementForm) -> None:
+    if "template" in form:
+        form.template.choices = [(k, t["name"]) for k, t in TEMPLATES.items()]
+    form.legal_basis.choices = list(LEGAL_BASIS_LABELS.items())
+    if "recipients" in form:
+        form.recipients.choices = [(o.slug, o.name) for o in db.session.scalars(
+            sa.select(Organization).where(
+                Organization.kind.not_in([OrgKind.DISTRICT.value, OrgKind.SCHOOL.value]))
+            .order_by(Organization.name))]
+    form.schools.choices = [(o.slug, o.name) for o in db.session.scalars(
+        sa.select(Organization).where(Organization.kind == OrgKind.SCHOOL.value)
+        .order_by(Organization.name))]
+    form.categories.choices = [(c.code, c.name) for c in db.session.scalars(
+        sa.select(DataCategory).order_by(DataCategory.id))]
+
+
+def _template_data(key: str) -> dict:
+    today = local_date(utcnow())
+    return template_defaults(key) | {
+        "template": key, "legal_basis": "consent", "start_date": today,
+        "end_date": today + timedelta(days=364)}
+
+
+def _agreement_data(agreement: Agreement) -> dict:
+    """The form's initial values for an existing agreement."""
+    population = agreement.population or {}
+    school_ids = population.get("schools", [])
+    slugs = dict(db.session.execute(sa.select(Organization.id, Organization.slug).where(
+        Organization.id.in_(school_ids))).all()) if school_ids else {}
+    data = {name: getattr(agreement, name) for name in service.CONTENT_FIELDS}
+    data.update(purposes=", ".join(agreement.purposes),
+                schools=[slugs[i] for i in school_ids if i in slugs],
+                grades=", ".join(population.get("grades", [])),
+                version=agreement.version_id)
+    return data
+
+
+def _form_content(form: AgreementForm) -> dict:
+    """The service's content fields from a validated form."""
+    data = {
+        "title": form.title.data.strip(),
+        "legal_basis": form.legal_basis.data,
+        "purposes": split_codes(form.purposes.data),
+        "categories": list(form.categories.data or []),
+        "population": {"schools": list(form.schools.data or []),
+                       "grades": split_codes(form.grades.data)},
+        "start_date": form.start_date.data,
+        "end_date": form.end_date.data,
+        "scope_description": (form.scope_description.data or "").strip(),
+        "use_limitation": (form.use_limitation.data or "").strip(),
+        "no_reidentification": bool(form.no_reidentification.data),
+        "security_requirements": (form.security_requirements.data or "").strip(),
+        "clauses": [{"heading": (c["heading"] or "").strip(), "text": (c["text"] or "").strip()}
+                    for c in form.clauses.data
+                    if (c["heading"] or "").strip() or (c["text"] or "").strip()],
+    }
+    for name in OPTIONAL_NUMBERS:
+        data[name] = getattr(form, name).data
+    if form.renewal_notice_days.data is not None:  # the column has a default, not a null
+        data["renewal_notice_days"] = form.renewal_notice_days.data
+    return data
+
+
+def _new_form(data: dict | None) -> AgreementForm:
+    """The form bound to the request on POST, or filled from `data` on GET."""
+    if request.method == "POST":
+        form = AgreementForm()
+    else:
+        form = AgreementForm(data=data)
+        form.clauses.append_entry()  # one blank clause to add
+    return form
+
+
+def _render_form(form, agreement, status: int = 200):
+    return render_template("agreements/form.html", form=form, agreement=agreement,
+                           editable_states=service.EDITABLE_STATES), status
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles_accepted("legal")
+def new():
+    """Draft an agreement from a template."""
+    form = _new_form(_template_data("mou"))
+    _set_choices(form)
+    if not form.validate_on_submit():
+        return _render_form(form, None, 422 if form.errors else 200)
+    data = _form_content(form) | {"template": form.template.data,
+                                  "recipients": list(form.recipients.data or [])}
+    try:
+        agreement = service.create_draft(data, actor_for(_user()))
+    except ValidationFailed as exc:
+        db.session.rollback()
+        if not _attach_error(form, exc):
+            flash(exc.message, "error")
+        return _render_form(form, None, exc.status)
+    db.session.commit()
+    logger.info("agreement %s drafted on the web", agreement.id)
+    flash("The draft was saved.", "success")
+    return redirect(url_for(".detail", agreement_id=agreement.id))
+
+
+@bp.route("/<int:agreement_id>/edit", methods=["GET", "POST"])
+@roles_accepted("legal")
+def edit(agreement_id: int):
+    """Edit content; after approval or a signature this starts a new revision."""
+    agreement = _visible(agreement_id)
+    form = _new_form(_agreement_data(agreement))
+    # Template and recipients are fixed once drafted (the service does not change them).
+    del form.template
+    del form.recipients
+    _set_choices(form)
+    if not form.validate_on_submit():
+        return _render_form(form, agreement, 422 if form.errors else 200)
+    was_state = agreement.state
+    try:
+        agreement = service.update_content(agreement, _form_content(form), actor_for(_user()),
+                                           form.version.data)
+    except (ValidationFailed, Conflict) as exc:
+        db.session.rollback()
+        if not _attach_error(form, exc):
+            flash(exc.message, "error")
+        agreement = service.get_agreement(agreement_id)
+        return _render_form(form, agreement, exc.status)
+    db.session.commit()
+    if was_state != agreement.state:
+        flash(f"Saved as revision {agreement.revision}, back in draft: it must be reviewed "
+              "and signed again.", "success")
+    else:
+        flash("Your changes were saved.", "success")
+    return redirect(url_for(".detail", agreement_id=agreement_id))
+
+
+# --- detail and lifecycle events ------------------------------------------------------
+
+
+def _render_detail(agreement: Agreement, status: int = 200, forms: dict | None = None):
+    user = _user()
+    actions = actions_for(agreement, actor_for(user))
+    forms = dict(forms or {})
+    for event in actions:
+        if event not in forms:
+            forms[event] = EventForm(formdata=None, data={
+                "version": agreement.version_id, "effective_on": local_date(utcnow())})
+        else:
+            forms[event].version.data = agreement.version_id  # the page now shows this one
+    signatures = db.session.scalars(sa.select(Signature).where(
+        Signature.agreement_id == agreement.id, Signature.revision == agreement.revision)
+        .order_by(Signature.signing_group, Signature.id)).all()
+    reviews = db.session.scalars(sa.select(Review).where(
+        Review.agreement_id == agreement.id, Review.revision == agreement.revision)
+        .order_by(Review.id)).all()
+    audit = db.session.scalars(sa.select(AuditEntry).where(
+        AuditEntry.subject_type == "agreement", AuditEntry.subject_id == agreement.id)
+        .order_by(AuditEntry.id)).all()
+    category_names = dict(db.session.execute(
+        sa.select(DataCategory.code, DataCategory.name)).all())
+    school_ids = (agreement.population or {}).get("schools", [])
+    schools = db.session.scalars(sa.select(Organization).where(
+        Organization.id.in_(school_ids)).order_by(Organization.name)).all() if school_ids else []
+    return render_template(
+        "agreements/detail.html", agreement=agreement, actions=actions, forms=forms,
+        action_labels=ACTION_LABELS, signatures=signatures, reviews=reviews, audit=audit,
+        category_names=category_names, schools=schools,
+        checklist_missing=service.checklist_missing(agreement),
+        signing_document=service.signing_document(agreement),
+        executed_document=service.executed_document(agreement),
+        can_edit=user.has_role("legal") and agreement.state in service.EDITABLE_STATES,
+    ), status
+
+
+@bp.get("/<int:agreement_id>")
+@roles_accepted(*STAFF_ROLES)
+def detail(agreement_id: int):
+    """Every field, the parties, signatures, audit trail and the user's actions."""
+    return _render_detail(_visible(agreement_id))
+
+
+@bp.post("/<int:agreement_id>/events/<event>")
+@roles_accepted("legal", "reviewer")
+def event(agreement_id: int, event: str):
+    """Fire one allow-listed lifecycle event (submit, approve, withdraw, ...)."""
+    agreement = _visible(agreement_id)
+    if event not in AGREEMENT_REQUEST_EVENTS:
+        raise NotFound(f"there is no '{event}' action for agreements")
+    form = EventForm()
+    if form.validate() and event in NEEDS_REASON and not (form.reason.data or "").strip():
+        form.reason.errors = ["Give the reason."]
+    if form.errors:
+        return _render_detail(agreement, 422, {event: form})
+    try:
+        service.run_event(agreement, event, actor_for(_user()), form.version.data,
+                          comment=(form.comment.data or "").strip(),
+                          reason=(form.reason.data or "").strip(),
+                          effective_on=form.effective_on.data)
+    except (ValidationFailed, Conflict, Forbidden, TransitionRefused, InvalidTransition) as exc:
+        db.session.rollback()
+        status, message = _refusal(exc)
+        if not (isinstance(exc, DomainError) and _attach_error(form, exc)):
+            flash(message, "error")
+        return _render_detail(service.get_agreement(agreement_id), status, {event: form})
+    db.session.commit()
+    flash(DONE_MESSAGES.get(event, "Done."), "success")
+    return redirect(url_for(".detail", agreement_id=agreement_id))
+
+
+# --- signing --------------------------------------------------------------------------
+
+
+def _render_sign(agreement, form, status: int = 200):
+    document = service.signing_document(agreement)
+    if document is not None and not form.document_sha256.data:
+        form.document_sha256.data = document.sha256
+    form.version.data = agreement.version_id
+    return render_template(
+        "agreements/sign.html", agreement=agreement, form=form, document=document,
+        can_sign=service.can_sign_now(agreement, actor_for(_user()))), status
+
+
+@bp.route("/<int:agreement_id>/sign", methods=["GET", "POST"])
+@roles_accepted("signatory")
+def sign(agreement_id: int):
+    """Show the SHA-256 of the frozen document and sign it for one's organization."""
+    agreement = _visible(agreement_id)
+    user = _user()
+    if request.method == "GET":
+        form = SignForm(data={"name": user.name, "title": user.title or ""})
+        return _render_sign(agreement, form)
+    form = SignForm()
+    if not form.validate():
+        return _render_sign(agreement, form, 422)
+    try:
+        # sign() binds the document hash; the version catches an edited page as well.
+        check_version(agreement, form.version.data)
+        service.sign(agreement, actor_for(user), name=form.name.data.strip(),
+                     title=form.title.data.strip(),
+                     authority=(form.authority.data or "").strip(),
+                     document_sha256=form.document_sha256.data)
+    except (Conflict, Forbidden, TransitionRefused, InvalidTransition) as exc:
+        db.session.rollback()
+        status, message = _refusal(exc)
+        flash(message, "error")
+        agreement = service.get_agreement(agreement_id)
+        form.document_sha256.data = None  # show the current document's hash again
+        return _render_sign(agreement, form, status)
+    db.session.commit()
+    agreement = service.get_agreement(agreement_id)
+    flash("Your signature was recorded." + (" The agreement is now in force."
+                                            if agreement.state == "active" else ""), "success")
+    return redirect(url_for(".detail", agreement_id=agreement_id))
+
+
+@bp.route("/<int:agreement_id>/decline", methods=["GET", "POST"])
+@roles_accepted("signatory")
+def decline(agreement_id: int):
+    """Decline to sign for one's organization, with a reason."""
+    agreement = _visible(agreement_id)
+    if request.method == "GET":
+        form = DeclineForm(data={"version": agreement.version_id})
+        return render_template("agreements/decline.html", agreement=agreement, form=form)
+    form = DeclineForm()
+    if not form.validate():
+        return render_template("agreements/decline.html", agreement=agreement, form=form), 422
+    try:
+        check_version(agreement, form.version.data)
+        service.decline(agreement, actor_for(_user()), form.reason.data.strip())
+    except (Conflict, Forbidden, TransitionRefused, InvalidTransition) as exc:
+        db.session.rollback()
+        status, message = _refusal(exc)
+        flash(message, "error")
+        agreement = service.get_agreement(agreement_id)
+        form.version.data = agreement.version_id
+        return render_template("agreements/decline.html", agreement=agreement,
+                               form=form), status
+    db.session.commit()
+    flash("You declined to sign; the agreement is declined.", "success")
+    return redirect(url_for(".detail", agreement_id=agreement_id))
+
+
+@bp.get("/<int:agreement_id>/document.pdf")
+@roles_accepted(*STAFF_ROLES)
+def document(agreement_id: int):
+    """The executed PDF, or before execution the copy sent for signature."""
+    return pdf_response(_visible(agreement_id))

@@ -1,0 +1,149 @@
+"""Flask-WTF forms for the web UI (every form carries a CSRF token).
+
+Forms only check shapes (required, dates, numbers, allowed choices); the rules
+about agreements and consents live in the services, which the views call.
+"""
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    FieldList,
+    Form,
+    FormField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import AnyOf, DataRequired, EqualTo, Length, NumberRange, Optional
+from wtforms.widgets import CheckboxInput, HiddenInput, ListWidget
+
+LEGAL_BASIS_LABELS = {
+    "consent": "Consent of the family",
+    "school_official": "School official exception",
+    "studies": "Studies exception",
+    "audit_evaluation": "Audit or evaluation exception",
+    "child_welfare": "Child welfare agency",
+    "directory_information": "Directory information",
+}
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired()])
+    remember = BooleanField("Keep me signed in on this device")
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField("Current password", validators=[DataRequired()])
+    new_password = PasswordField(
+        "New password", validators=[DataRequired(), Length(min=12, max=200)]
+    )
+    confirm = PasswordField(
+        "Repeat the new password",
+        validators=[DataRequired(), EqualTo("new_password", message="The passwords differ.")],
+    )
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """A multi-select shown as a list of checkboxes."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def split_codes(text: str | None) -> list[str]:
+    """'a, b,,c ' -> ['a', 'b', 'c'] (order kept, duplicates dropped)."""
+    parts = [p.strip() for p in (text or "").split(",")]
+    return list(dict.fromkeys(p for p in parts if p))
+
+
+def version_field():
+    """The hidden version of the record the page showed (a stale page gets 409)."""
+    return IntegerField(widget=HiddenInput(), validators=[Optional()])
+
+
+class ClauseForm(Form):
+    heading = StringField("Heading", validators=[Optional(), Length(max=200)])
+    text = TextAreaField("Text", validators=[Optional(), Length(max=20000)])
+
+
+def _days(label: str):
+    return IntegerField(label, validators=[Optional(), NumberRange(min=0, max=36500)])
+
+
+class AgreementForm(FlaskForm):
+    """Draft or edit an agreement. Choices for selects are set by the view."""
+
+    template = SelectField("Template", validators=[DataRequired()])
+    title = StringField("Title", validators=[DataRequired(), Length(max=300)])
+    legal_basis = SelectField("Legal basis", validators=[DataRequired()])
+    recipients = SelectMultipleField("Recipient organizations")
+    purposes = StringField(
+        "Purposes", validators=[DataRequired()],
+        description="Comma-separated codes, for example academic_support, program_evaluation")
+    categories = MultiCheckboxField("Data categories")
+    schools = SelectMultipleField("Schools (none selected: every school)")
+    grades = StringField("Grades", description="Comma-separated, for example 09, 10 "
+                                               "(empty: every grade)")
+    start_date = DateField("Start date", validators=[DataRequired()])
+    end_date = DateField("End date", validators=[DataRequired()])
+    scope_description = TextAreaField("Scope", validators=[Optional(), Length(max=20000)])
+    use_limitation = TextAreaField("Use limitation", validators=[Optional(), Length(max=20000)])
+    no_reidentification = BooleanField("The recipient will not re-identify students")
+    security_requirements = TextAreaField("Security requirements",
+                                          validators=[Optional(), Length(max=20000)])
+    retention_days = _days("Retention (days)")
+    destruction_days = _days("Destruction within (days after the end)")
+    breach_notification_hours = _days("Breach notification within (hours)")
+    renewal_notice_days = _days("Renewal notice (days before the end)")
+    clauses = FieldList(FormField(ClauseForm), min_entries=1)
+    version = version_field()
+
+
+class EventForm(FlaskForm):
+    """A lifecycle event on an agreement, with what some events ask for."""
+
+    version = version_field()
+    comment = TextAreaField("Comment", validators=[Optional(), Length(max=5000)])
+    reason = TextAreaField("Reason", validators=[Optional(), Length(max=5000)])
+    effective_on = DateField("Takes effect on", validators=[Optional()])
+
+
+class SignForm(FlaskForm):
+    version = version_field()
+    name = StringField("Your full name", validators=[DataRequired(), Length(max=200)])
+    title = StringField("Your title", validators=[DataRequired(), Length(max=200)])
+    authority = TextAreaField(
+        "Authority to sign", validators=[Optional(), Length(max=2000)],
+        description="For example: board resolution 2026-14, or a delegation of authority")
+    document_sha256 = HiddenField(validators=[DataRequired(), Length(min=64, max=64)])
+
+
+class DeclineForm(FlaskForm):
+    version = version_field()
+    reason = TextAreaField("Why are you declining?", validators=[DataRequired(),
+                                                                  Length(max=5000)])
+
+
+class ConsentDecisionForm(FlaskForm):
+    """Grant or refuse consent to one recipient under one agreement."""
+
+    agreement = IntegerField(widget=HiddenInput(), validators=[DataRequired()])
+    recipient = HiddenField(validators=[DataRequired()])
+    form_version = version_field()
+    purposes = MultiCheckboxField("What the information may be used for")
+    categories = MultiCheckboxField("Which information")
+    valid_through = DateField("Until (optional)", validators=[Optional()])
+    # Set by the button pressed ("grant" or "refuse"), so not rendered as a field.
+    decision = StringField(validators=[AnyOf(["grant", "refuse"])], default="grant")
+
+
+class RevokeForm(FlaskForm):
+    version = version_field()
+    reason = StringField("Reason (optional)", validators=[Optional(), Length(max=2000)])

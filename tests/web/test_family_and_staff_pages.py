@@ -1,0 +1,149 @@
+"""Family consent pages and the staff consent status page."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from consent.models import Consent, ConsentForm
+from consent.services.consent_forms import issue_forms
+from consent.timeutil import local_date, utcnow
+from tests.api.helpers import make_partnership
+
+
+def _open_agreement(db, make, p, recipients=None):
+    """An active consent-based agreement covering the family's school, with its form."""
+    agreement = make.agreement(p.district, recipients or [p.partner], state="active",
+                               categories=("attendance", "quarterly_grades", "behavior"),
+                               title="Promise MOU")
+    issue_forms(agreement)
+    db.session.commit()
+    return agreement
+
+
+def _consents(db, student_id):
+    db.session.expire_all()
+    return db.session.scalars(sa.select(Consent).where(Consent.student_id == student_id)
+                              .order_by(Consent.id)).all()
+
+
+def test_refusing_with_nothing_ticked_refuses_everything_asked(db, make, login):
+    p = make_partnership(make)
+    agreement = _open_agreement(db, make, p)
+    family = login(p.guardian_user)
+    r = family.post(f"/family/students/{p.student.id}/consents", data={
+        "agreement": agreement.id, "recipient": "promise", "form_version": 1,
+        "decision": "refuse"})
+    assert r.status_code == 302, r.get_data(as_text=True)
+    rows = _consents(db, p.student.id)
+    assert sorted((c.category, c.state) for c in rows) == [
+        ("attendance", "refused"), ("behavior", "refused"), ("quarterly_grades", "refused")]
+
+
+def test_granting_nothing_shows_the_error_by_the_checkboxes(db, make, login):
+    p = make_partnership(make)
+    agreement = _open_agreement(db, make, p)
+    r = login(p.guardian_user).post(f"/family/students/{p.student.id}/consents", data={
+        "agreement": agreement.id, "recipient": "promise", "form_version": 1,
+        "purposes": ["academic_support"], "decision": "grant"})
+    assert r.status_code == 422
+    page = r.get_data(as_text=True)
+    assert f'id="c-{agreement.id}-promise-categories-error"' in page
+    assert "choose at least one" in page
+    assert _consents(db, p.student.id) == []
+
+
+def test_an_outdated_consent_form_gets_409(db, make, login):
+    p = make_partnership(make)
+    agreement = _open_agreement(db, make, p)
+    issue_forms(agreement)  # the district publishes version 2 while the family reads v1
+    db.session.commit()
+    r = login(p.guardian_user).post(f"/family/students/{p.student.id}/consents", data={
+        "agreement": agreement.id, "recipient": "promise", "form_version": 1,
+        "purposes": ["academic_support"], "categories": ["attendance"], "decision": "grant"})
+    assert r.status_code == 409
+    page = r.get_data(as_text=True)
+    assert "updated after you opened it" in page
+    assert 'name="form_version" value="2"' in page  # the page now shows version 2
+    assert _consents(db, p.student.id) == []
+
+
+def test_revoking_with_a_stale_page_gets_409(db, make, login):
+    p = make_partnership(make)
+    agreement = _open_agreement(db, make, p)
+    family = login(p.guardian_user)
+    family.post(f"/family/students/{p.student.id}/consents", data={
+        "agreement": agreement.id, "recipient": "promise", "form_version": 1,
+        "purposes": ["academic_support"], "categories": ["attendance"], "decision": "grant"})
+    (consent,) = _consents(db, p.student.id)
+    r = family.post(f"/family/consents/{consent.id}/revoke",
+                    data={"version": consent.version_id + 5})
+    assert r.status_code == 409
+    assert _consents(db, p.student.id)[0].state == "granted"
+
+
+def test_guardian_without_educational_rights_sees_no_consent_form(db, make, login):
+    p = make_partnership(make)
+    _open_agreement(db, make, p)
+    other = make.user("guardian", email="step@family.example")
+    make.link(p.student, make.guardian(other), rights=False)
+    page = login(other).get(f"/family/students/{p.student.id}").get_data(as_text=True)
+    assert "do not hold educational rights" in page
+    assert 'name="decision"' not in page
+
+
+def test_consent_form_text_is_in_the_users_language(db, make, login):
+    p = make_partnership(make)
+    _open_agreement(db, make, p)
+    p.guardian_user.preferred_language = "es"
+    db.session.commit()
+    page = login(p.guardian_user).get(f"/family/students/{p.student.id}").get_data(as_text=True)
+    spanish = db.session.scalar(sa.select(ConsentForm).where(ConsentForm.language == "es"))
+    assert 'lang="es"' in page
+    assert spanish.title in page
+
+
+def _grant(db, student, agreement, recipient, category):
+    today = local_date(utcnow())
+    db.session.add(Consent(student_id=student.id, agreement_id=agreement.id,
+                           recipient_id=recipient.id, purpose="academic_support",
+                           category=category, state="granted", granted_at=utcnow(),
+                           valid_from=today, valid_through=agreement.end_date))
+    db.session.commit()
+
+
+def test_staff_see_consents_for_their_own_organization_only(db, make, login):
+    p = make_partnership(make)
+    agreement = _open_agreement(db, make, p, recipients=[p.partner, p.other_partner])
+    _grant(db, p.student, agreement, p.partner, "attendance")
+    _grant(db, p.other_student, agreement, p.other_partner, "behavior")
+
+    partner_staff = make.user("staff", org=p.partner)
+    page = login(partner_staff).get("/staff/").get_data(as_text=True)
+    assert "Ana O&#39;Brien" in page and "Attendance" in page
+    assert "Ben" not in page and "Behavior" not in page
+
+    district_staff = make.user("staff", org=p.district)
+    page = login(district_staff).get("/staff/").get_data(as_text=True)
+    assert "Ana O&#39;Brien" in page and "Ben Nguyễn" in page
+
+    orphan = make.user("staff")  # no organization: sees nothing
+    page = login(orphan).get("/staff/").get_data(as_text=True)
+    assert "Ana" not in page and "No consents" in page
+
+
+def test_staff_page_shows_the_newest_state_per_item(db, make, login):
+    p = make_partnership(make)
+    agreement = _open_agreement(db, make, p)
+    family = login(p.guardian_user)
+    family.post(f"/family/students/{p.student.id}/consents", data={
+        "agreement": agreement.id, "recipient": "promise", "form_version": 1,
+        "purposes": ["academic_support"], "categories": ["attendance"], "decision": "grant"})
+    (consent,) = _consents(db, p.student.id)
+    family.post(f"/family/consents/{consent.id}/revoke", data={"version": consent.version_id})
+    family.post(f"/family/students/{p.student.id}/consents", data={
+        "agreement": agreement.id, "recipient": "promise", "form_version": 1,
+        "purposes": ["academic_support"], "categories": ["attendance"], "decision": "grant"})
+    newest = _consents(db, p.student.id)[-1]
+    page = login(make.user("staff", org=p.partner)).get("/staff/").get_data(as_text=True)
+    assert f'data-consent="{newest.id}"' in page
+    assert f'data-consent="{consent.id}"' not in page
