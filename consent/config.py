@@ -30,6 +30,8 @@ class DefaultConfig:
     RULES_BUNDLE_TTL_SECONDS = 3600
     REMINDER_LOCAL_HOUR = 9
     MAIL_SENDER = "Accordant <no-reply@accordant.local>"
+    # "smtp" sends; "file" writes each message to instance/mail/ (demo, development).
+    MAIL_TRANSPORT = "smtp"
     SMTP_HOST = "localhost"
     SMTP_PORT = 25
     SMTP_STARTTLS = False

@@ -9,6 +9,7 @@ import pytest
 from consent import create_app
 from consent.extensions import db as _db
 from consent.models import User
+from consent.services import accounts
 from tests.conftest import PASSWORD
 
 
@@ -67,6 +68,7 @@ def test_logout_ends_every_session_and_remember_cookie(app, make):
 def test_password_change_ends_other_sessions(app, db, make):
     user = make.user("guardian")
     mine, other = app.test_client(), app.test_client()
+    token = make.user_token(user)
     _sign_in(mine, user)
     _sign_in(other, user)
     r = mine.post("/auth/password", data={"current_password": PASSWORD,
@@ -75,6 +77,8 @@ def test_password_change_ends_other_sessions(app, db, make):
     assert r.status_code == 302
     assert mine.get("/auth/password").status_code == 200
     assert other.get("/auth/password").status_code == 302
+    r = app.test_client().get("/api/v1/students", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401  # personal API tokens end too
     db.session.expire_all()
     assert db.session.get(User, user.id).check_password("a much longer new secret")
 
@@ -84,9 +88,7 @@ def test_deactivated_user_loses_sessions_and_tokens(app, db, client, make):
     browser = app.test_client()
     _sign_in(browser, user)
     token = make.user_token(user)
-    row = db.session.get(User, user.id)
-    row.active = False
-    row.rotate_session_token()
+    accounts.deactivate(db.session.get(User, user.id))
     db.session.commit()
     assert browser.get("/auth/password").status_code == 302
     r = client.get("/api/v1/agreements", headers={"Authorization": f"Bearer {token}"})

@@ -11,7 +11,7 @@ from flask_login import current_user, login_user, logout_user
 from consent.auth.access import Unauthenticated, check_request_access, public, signed_in
 from consent.extensions import db, login_manager
 from consent.models import User
-from consent.services import audit
+from consent.services import accounts, audit
 from consent.services.actors import actor_for
 from consent.web.forms import ChangePasswordForm, LoginForm
 
@@ -77,7 +77,7 @@ def change_password():
         if not user.check_password(form.current_password.data):
             form.current_password.errors.append("This is not your current password.")
         else:
-            user.set_password(form.new_password.data)
+            accounts.change_password(user, form.new_password.data)
             audit.record("password_changed", "user", user.id, actor_for(user))
             db.session.commit()
             login_user(user)  # keep this browser signed in under the new token

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import with_appcontext
 from flask_migrate import upgrade
+from werkzeug.serving import run_simple
 
 from consent.auth.permissions import is_adult
 from consent.extensions import db
@@ -139,8 +140,8 @@ def load_demo() -> dict:
     parent.user_id = people["guardian"].id
     adult = next(s for s in db.session.scalars(sa.select(Student).order_by(Student.id))
                  if is_adult(s, today))
-    people["student"] = _user(f"{adult.sourced_id.lower()}@students.riverside.example",
-                              adult.display_name, ["student"], None)
+    people["student"] = _user("student@riverside.example", adult.display_name, ["student"],
+                              None)
     adult.user_id = people["student"].id
     db.session.flush()
 
@@ -209,8 +210,7 @@ def _seed_consents(agreement, recipient: str, people: dict, today) -> None:
 
 
 def _print_sign_ins(people: dict) -> None:
-    click.echo("\nSign in at http://127.0.0.1:5000 with any of these (password "
-               f"{DEMO_PASSWORD!r}):")
+    click.echo(f"\nDemo sign-ins (password {DEMO_PASSWORD!r}):")
     for label in ("admin", "legal", "reviewer", "signatory", "partner_signatory", "staff",
                   "partner_staff", "guardian", "student"):
         user = people[label]
@@ -247,9 +247,17 @@ def demo_command(serve: bool, host: str, port: int, reset: bool) -> None:
     if not serve:
         return
     command = shutil.which("accordant") or sys.argv[0]
-    scheduler = subprocess.Popen([command, "scheduler", "run"], env=os.environ.copy())
+    env = os.environ.copy()
+    if "ACCORDANT_SMTP_HOST" not in env:  # no mail server configured: keep mail on disk
+        env["ACCORDANT_MAIL_TRANSPORT"] = "file"
+        click.echo(f"Email is written to {Path(app.instance_path) / 'mail'} "
+                   "(set ACCORDANT_SMTP_HOST to send it).")
+    scheduler = subprocess.Popen([command, "scheduler", "run"], env=env)
+    click.echo(f"\nServing on http://{host}:{port}/ with the scheduler running "
+               "(Ctrl+C stops both).")
     try:
-        app.run(host=host, port=port, use_reloader=False, debug=False)
+        # Werkzeug's server directly: Flask refuses app.run() inside a CLI command.
+        run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
         scheduler.terminate()
         scheduler.wait(timeout=10)

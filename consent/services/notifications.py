@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import smtplib
 from email.message import EmailMessage
+from pathlib import Path
 
 import sqlalchemy as sa
 from flask import current_app, render_template
@@ -23,6 +24,21 @@ def enqueue_email(to: str, subject: str, template: str, **context) -> OutboxMess
     db.session.add(message)
     db.session.flush()
     return message
+
+
+def _transmit(email: EmailMessage, message_id: int) -> None:
+    config = current_app.config
+    if config["MAIL_TRANSPORT"] == "file":
+        folder = Path(current_app.instance_path) / "mail"
+        folder.mkdir(exist_ok=True)
+        (folder / f"{message_id:08d}.eml").write_bytes(bytes(email))
+        return
+    with smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=10) as smtp:
+        if config["SMTP_STARTTLS"]:
+            smtp.starttls()
+        if config["SMTP_USERNAME"]:
+            smtp.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"])
+        smtp.send_message(email)
 
 
 def deliver_outbox(now=None, limit: int = 100) -> int:
@@ -50,12 +66,7 @@ def deliver_outbox(now=None, limit: int = 100) -> int:
             config["MAIL_SENDER"], message.to_address, message.subject)
         email.set_content(message.body)
         try:
-            with smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=10) as smtp:
-                if config["SMTP_STARTTLS"]:
-                    smtp.starttls()
-                if config["SMTP_USERNAME"]:
-                    smtp.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"])
-                smtp.send_message(email)
+            _transmit(email, message.id)
         except (OSError, smtplib.SMTPException) as exc:
             message.claimed_at, message.attempts = None, message.attempts + 1
             message.last_error = str(exc)[:500]

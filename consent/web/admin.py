@@ -16,7 +16,7 @@ from consent.auth.access import roles_accepted
 from consent.errors import NotFound
 from consent.extensions import db
 from consent.models import User
-from consent.services import audit
+from consent.services import accounts, audit
 from consent.services.actors import actor_for
 
 logger = logging.getLogger(__name__)
@@ -58,8 +58,7 @@ def deactivate(user_id: int):
         flash("You cannot deactivate your own account.", "error")
         return redirect(url_for(".users"))
     if user.active:
-        user.active = False
-        user.rotate_session_token()
+        accounts.deactivate(user)
         audit.record("user_deactivated", "user", user.id, actor_for(admin))
         db.session.commit()
         logger.info("user %s deactivated by %s", user.id, admin.id)

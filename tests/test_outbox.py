@@ -1,0 +1,68 @@
+"""Emails in the outbox go out over real SMTP once, and survive a server outage."""
+
+from __future__ import annotations
+
+import socket
+import time
+from types import SimpleNamespace
+
+import pytest
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Message
+
+from consent.models import OutboxMessage
+from consent.services import notifications
+
+
+class Collect(Message):
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def handle_message(self, message):
+        self.messages.append(message)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server(app):
+    handler = Collect()
+    controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    yield controller, handler
+    controller.stop()
+
+
+def test_outbox_is_sent_once_and_kept_while_server_is_down(app, db, smtp_server):
+    controller, handler = smtp_server
+    with app.test_request_context():
+        notifications.enqueue_email(
+            "maria@family.example", "Please sign", "notify/signature_request.txt",
+            user=SimpleNamespace(name="Nguyễn O'Brien"),
+            agreement=SimpleNamespace(title="Data MOU", id=7, revision=2))
+        db.session.commit()
+
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=_free_port())  # nobody listens
+    with app.app_context():
+        assert notifications.deliver_outbox() == 0
+    db.session.expire_all()
+    row = db.session.scalar(sa.select(OutboxMessage))
+    assert row.sent_at is None and row.attempts == 1 and row.last_error
+
+    app.config.update(SMTP_PORT=controller.port)
+    with app.app_context():
+        assert notifications.deliver_outbox() == 1
+        assert notifications.deliver_outbox() == 0  # nothing goes twice
+    deadline = time.monotonic() + 5
+    while not handler.messages and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(handler.messages) == 1
+    message = handler.messages[0]
+    assert message["To"] == "maria@family.example"
+    assert "Nguyễn O'Brien" in message.get_payload(decode=True).decode()
