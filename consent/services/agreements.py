@@ -292,7 +292,7 @@ def _signatories_of(org_id: int) -> list[User]:
 
 
 def sign(agreement: Agreement, actor: Actor, *, name: str, title: str, authority: str,
-         document_sha256: str) -> Agreement:
+         document_sha256: str, expected_version: int | None = None) -> Agreement:
     """Sign for the actor's organization; the last signature executes the agreement.
 
     The agreement row is locked first, so two last signatures arriving together
@@ -302,6 +302,7 @@ def sign(agreement: Agreement, actor: Actor, *, name: str, title: str, authority
         current revision's.
     """
     agreement = lock(Agreement, agreement.id)
+    check_version(agreement, expected_version)
     if agreement.state != S.OUT_FOR_SIGNATURE:
         raise Conflict(f"the agreement is {agreement.state}, not out for signature",
                        details={"state": agreement.state})
@@ -331,9 +332,11 @@ def sign(agreement: Agreement, actor: Actor, *, name: str, title: str, authority
     return agreement
 
 
-def decline(agreement: Agreement, actor: Actor, reason: str) -> Agreement:
+def decline(agreement: Agreement, actor: Actor, reason: str,
+            expected_version: int | None = None) -> Agreement:
     """A signatory declines with a reason; the agreement is declined."""
     agreement = lock(Agreement, agreement.id)
+    check_version(agreement, expected_version)
     sig = next((s for s in _signatures(agreement) if s.organization_id == actor.organization_id),
                None)
     if sig is None:

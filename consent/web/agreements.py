@@ -33,7 +33,6 @@ from consent.models import (
 from consent.services import agreements as service
 from consent.services.actors import actor_for
 from consent.services.agreement_templates import TEMPLATES, template_defaults
-from consent.services.transitions import check_version
 from consent.timeutil import local_date, utcnow
 from consent.web.forms import (
     LEGAL_BASIS_LABELS,
@@ -402,11 +401,11 @@ def sign(agreement_id: int):
         return _render_sign(agreement, form, 422)
     try:
         # sign() binds the document hash; the version catches an edited page as well.
-        check_version(agreement, form.version.data)
         service.sign(agreement, actor_for(user), name=form.name.data.strip(),
                      title=form.title.data.strip(),
                      authority=(form.authority.data or "").strip(),
-                     document_sha256=form.document_sha256.data)
+                     document_sha256=form.document_sha256.data,
+                     expected_version=form.version.data)
     except (Conflict, Forbidden, TransitionRefused, InvalidTransition) as exc:
         db.session.rollback()
         status, message = _refusal(exc)
@@ -433,8 +432,8 @@ def decline(agreement_id: int):
     if not form.validate():
         return render_template("agreements/decline.html", agreement=agreement, form=form), 422
     try:
-        check_version(agreement, form.version.data)
-        service.decline(agreement, actor_for(_user()), form.reason.data.strip())
+        service.decline(agreement, actor_for(_user()), form.reason.data.strip(),
+                        form.version.data)
     except (Conflict, Forbidden, TransitionRefused, InvalidTransition) as exc:
         db.session.rollback()
         status, message = _refusal(exc)
