@@ -1,0 +1,1 @@
+"""Demo data: a synthetic district roster for trying Accordant out."""

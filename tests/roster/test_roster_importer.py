@@ -1,0 +1,255 @@
+"""Importing a parsed roster into the models."""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+
+from consent.demo.roster_generator import SHIPPED_DIR, write_roster
+from consent.models import Guardian, Organization, Student, StudentGuardian
+from consent.roster import RosterError, parse_roster
+from consent.roster.importer import import_roster
+from tests.roster.helpers import base_users, write
+
+GUARDIAN_ROLES = {"parent", "guardian", "relative"}
+
+
+def count_csv(directory):
+    """Count what the roster holds straight from the CSV files, independently of the parser."""
+    def rows(name):
+        with (directory / name).open(encoding="utf-8-sig", newline="") as fh:
+            return [r for r in csv.DictReader(fh) if r["status"] != "tobedeleted"]
+
+    orgs, users = rows("orgs.csv"), rows("users.csv")
+    roles = {u["sourcedId"]: u["role"] for u in users}
+    pairs = set()
+    for u in users:
+        for agent in filter(None, (a.strip() for a in u["agentSourcedIds"].split(","))):
+            if u["role"] == "student" and roles.get(agent) in GUARDIAN_ROLES:
+                pairs.add((u["sourcedId"], agent))
+            elif u["role"] in GUARDIAN_ROLES and roles.get(agent) == "student":
+                pairs.add((agent, u["sourcedId"]))
+    return {
+        "district": sum(o["type"] == "district" for o in orgs),
+        "school": sum(o["type"] == "school" for o in orgs),
+        "student": sum(u["role"] == "student" for u in users),
+        "guardian": sum(u["role"] in GUARDIAN_ROLES for u in users),
+        "link": len(pairs),
+    }
+
+
+def count_db(db):
+    def n(model, *where):
+        return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
+
+    return {
+        "district": n(Organization, Organization.kind == "district"),
+        "school": n(Organization, Organization.kind == "school"),
+        "student": n(Student),
+        "guardian": n(Guardian),
+        "link": n(StudentGuardian),
+    }
+
+
+def do_import(db, source):
+    roster = parse_roster(source)
+    report = import_roster(roster, session=db.session)
+    db.session.commit()
+    return report
+
+
+def test_imports_the_shipped_demo_roster(db):
+    expected = count_csv(SHIPPED_DIR)
+    assert expected["student"] >= 290
+    assert expected["school"] == 3
+
+    report = do_import(db, SHIPPED_DIR)
+
+    assert {kind: c.created for kind, c in report.counts.items()} == expected
+    assert count_db(db) == expected
+    district = db.session.scalar(sa.select(Organization).where(Organization.kind == "district"))
+    assert district.name == "Riverside Unified School District"
+    schools = db.session.scalars(sa.select(Organization).where(Organization.kind == "school"))
+    for school in schools:
+        assert school.parent_id == district.id
+        assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", school.slug)
+    assert district.slug == "riverside-unified-school-district"
+    assert all(db.session.scalars(sa.select(StudentGuardian.has_educational_rights)))
+    # The senior who turns 18 on the reference date (random families may reuse the name).
+    jose = db.session.execute(sa.select(Student).where(
+        Student.family_name == "Núñez", Student.given_name == "José",
+        Student.birth_date == date(2008, 12, 3))).scalar_one()
+    assert jose.school.name == "Riverside High School"
+    assert jose.grade == "12"
+    emails = list(db.session.scalars(sa.select(Guardian.email).where(Guardian.email.is_not(None))))
+    assert emails
+    assert all(e == e.lower() for e in emails)
+
+
+def test_reimport_updates_instead_of_duplicating(db, tmp_path):
+    source = shutil.copytree(SHIPPED_DIR, tmp_path / "roster")
+    do_import(db, source)
+    before = count_db(db)
+
+    again = do_import(db, source)
+
+    assert count_db(db) == before
+    assert all(c.created == 0 and c.updated == 0 for c in again.counts.values())
+    assert again.counts["student"].unchanged == before["student"]
+
+    users = source / "users.csv"
+    users.write_text(users.read_text(encoding="utf-8").replace(",Liam,O'Brien,", ",Liam,O'Brian,"),
+                     encoding="utf-8")
+    changed = do_import(db, source)
+
+    assert count_db(db) == before
+    assert changed.updated("student") == 1
+    assert changed.created("student") == 0
+    assert db.session.scalar(sa.select(Student.family_name).where(Student.given_name == "Liam",
+                                                                  Student.grade == "04")) \
+        == "O'Brian"
+
+
+def test_reimport_keeps_a_links_educational_rights(db, tmp_path):
+    write(tmp_path)
+    do_import(db, tmp_path)
+    link = db.session.scalar(sa.select(StudentGuardian))
+    link.has_educational_rights = False  # e.g. a court order recorded in the application
+    db.session.commit()
+
+    do_import(db, tmp_path)
+
+    assert db.session.scalar(sa.select(StudentGuardian.has_educational_rights).where(
+        StudentGuardian.student_id == link.student_id,
+        StudentGuardian.guardian_id == link.guardian_id)) is False
+
+
+def test_a_changed_relationship_is_updated(db, tmp_path):
+    write(tmp_path)
+    do_import(db, tmp_path)
+    users = base_users()
+    users[3]["role"] = "relative"
+    write(tmp_path, users=users)
+
+    report = do_import(db, tmp_path)
+
+    assert report.updated("guardian") == 0
+    assert report.updated("link") == 1
+    assert set(db.session.scalars(sa.select(StudentGuardian.relationship_kind))) == {
+        "parent", "relative"}
+
+
+def test_email_case_changes_are_not_changes(db, tmp_path):
+    write(tmp_path)
+    do_import(db, tmp_path)
+    users = base_users()
+    users[2]["email"] = "MARIA@Example.org"
+    write(tmp_path, users=users)
+
+    report = do_import(db, tmp_path)
+
+    assert report.updated("guardian") == 0
+    assert db.session.scalar(sa.select(Guardian.email).where(Guardian.sourced_id == "gdn-1")) \
+        == "maria@example.org"
+
+
+def test_a_blank_birth_date_keeps_the_stored_one(db, tmp_path):
+    write(tmp_path)
+    do_import(db, tmp_path)
+    write(tmp_path, demographics=[])
+
+    do_import(db, tmp_path)
+
+    assert db.session.scalar(sa.select(Student.birth_date).where(Student.sourced_id == "stu-1")) \
+        == date(2011, 4, 5)
+
+
+def test_a_roster_with_one_bad_row_writes_nothing(db, tmp_path):
+    source = shutil.copytree(SHIPPED_DIR, tmp_path / "roster")
+    demographics = source / "demographics.csv"
+    lines = demographics.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[40] = re.sub(r",\d{4}-\d{2}-\d{2},", ",2027-02-30,", lines[40])
+    demographics.write_text("".join(lines), encoding="utf-8")
+    roster = parse_roster(source)
+
+    with pytest.raises(RosterError) as caught:
+        import_roster(roster, session=db.session)
+    db.session.commit()
+
+    assert [(e.file, e.row, e.column) for e in caught.value.errors] == [
+        ("demographics.csv", 41, "birthDate")]
+    assert set(count_db(db).values()) == {0}
+
+
+def test_import_flushes_but_does_not_commit(db, tmp_path):
+    write(tmp_path)
+    import_roster(parse_roster(tmp_path), session=db.session)
+    assert count_db(db)["student"] == 2  # visible inside the transaction
+
+    db.session.rollback()
+
+    assert set(count_db(db).values()) == {0}
+
+
+def test_slugs_stay_unique_and_are_kept_on_rename(db, make, tmp_path):
+    make.org(name="Someone else", slug="north-high-school")
+    write(tmp_path)
+    do_import(db, tmp_path)
+    north = db.session.scalar(sa.select(Organization).where(Organization.sourced_id == "sch-north"))
+    assert north.slug == "north-high-school-2"
+
+    roster = parse_roster(tmp_path)
+    roster.schools[0] = type(roster.schools[0])("sch-north", "Northern High School", 3)
+    report = import_roster(roster, session=db.session)
+    db.session.commit()
+
+    assert report.updated("school") == 1
+    db.session.refresh(north)
+    assert (north.name, north.slug) == ("Northern High School", "north-high-school-2")
+
+
+def test_a_sourced_id_owned_by_another_kind_of_org_is_refused(db, tmp_path):
+    db.session.add(Organization(name="Partner", slug="partner", kind="nonprofit",
+                                sourced_id="sch-north"))
+    db.session.commit()
+    write(tmp_path)
+
+    with pytest.raises(RosterError) as caught:
+        import_roster(parse_roster(tmp_path), session=db.session)
+    db.session.rollback()
+
+    assert "nonprofit" in caught.value.errors[0].reason
+    assert count_db(db)["student"] == 0
+
+
+def test_queries_do_not_grow_with_the_roster(db, tmp_path):
+    """Import 3,000 students in a bounded number of statements (no query per row)."""
+    write_roster(tmp_path, date(2026, 12, 3), students=3000)
+    roster = parse_roster(tmp_path)
+    assert roster.errors == []
+    statements = []
+
+    def count(*_args):
+        statements.append(1)
+
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        report = import_roster(roster, session=db.session)
+        db.session.commit()
+        first = len(statements)
+        statements.clear()
+        again = import_roster(roster, session=db.session)
+        db.session.commit()
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)
+
+    assert report.created("student") == 3000
+    assert again.created("student") == 0
+    assert again.updated("student") == 0
+    assert first < 150, first
+    assert len(statements) < 100, len(statements)
