@@ -17,9 +17,11 @@ logger = logging.getLogger(__name__)
 def advance_agreements(now: datetime) -> None:
     """Activate agreements whose start date has come; expire those whose end date passed."""
     activated = agreements.activate_due(now)
+    terminated = agreements.terminate_due(now)
     expired = agreements.expire_due(now)
-    if activated or expired:
-        logger.info("agreements: %s activated, %s expired", activated, expired)
+    if activated or terminated or expired:
+        logger.info("agreements: %s activated, %s terminated, %s expired", activated,
+                    terminated, expired)
 
 
 def deliver_email(now: datetime) -> None:

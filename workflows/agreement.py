@@ -47,7 +47,8 @@ AGREEMENT = Workflow(
         edge("expire", S.ACTIVE, S.EXPIRED, SYSTEM,
              fact_true("term_ended", "the agreement's end date has not passed")),
         edge("supersede", [S.EXECUTED, S.ACTIVE], S.SUPERSEDED, SYSTEM),
-        edge("terminate", [S.EXECUTED, S.ACTIVE], S.TERMINATED, LEGAL),
+        # Legal staff terminate at once; the system on a noticed date.
+        edge("terminate", [S.EXECUTED, S.ACTIVE], S.TERMINATED, actor_has_role("legal", "system")),
     ),
 )
 

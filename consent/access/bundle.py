@@ -14,6 +14,7 @@ from consent.access.facts import (
     consent_window,
     covers_population,
     is_exception,
+    lineage_ids,
     rules_version,
 )
 from consent.extensions import db
@@ -53,7 +54,8 @@ def compile_bundle(recipient: Organization, now: datetime) -> dict:
 def _consent_grants(agreement, recipient, window, now, fields, common) -> list[dict]:
     rows = db.session.execute(
         sa.select(Consent, Student).join(Student, Consent.student_id == Student.id).where(
-            Consent.agreement_id == agreement.id, Consent.recipient_id == recipient.id,
+            Consent.agreement_id.in_(lineage_ids(agreement)),
+            Consent.recipient_id == recipient.id,
             Consent.state == ConsentState.GRANTED)).all()
     grouped: dict[tuple, dict] = defaultdict(lambda: {"categories": {}, "consents": []})
     for consent, student in rows:

@@ -13,6 +13,7 @@ from consent.access.facts import (
     consent_window,
     covers_population,
     is_exception,
+    lineage_ids,
     rules_version,
 )
 from consent.extensions import db
@@ -68,7 +69,8 @@ def decide(recipient: Organization, student: Student | None, student_ref: str, c
             return Decision("permit", reason="directory information", **found, **base)
         if basis != LegalBasis.CONSENT:
             return Decision("permit", reason=f"exception: {basis}", **found, **base)
-        consent = _consent_in_force(agreement.id, recipient.id, student, category, purpose, at)
+        consent = _consent_in_force(lineage_ids(agreement), recipient.id, student, category,
+                                    purpose, at)
         if consent is None:
             reason = "no consent in force for this student, category and purpose"
             continue
@@ -76,9 +78,9 @@ def decide(recipient: Organization, student: Student | None, student_ref: str, c
     return Decision("deny", reason=reason, **base)
 
 
-def _consent_in_force(agreement_id, recipient_id, student, category, purpose, at):
+def _consent_in_force(agreement_ids, recipient_id, student, category, purpose, at):
     candidates = db.session.scalars(sa.select(Consent).where(
-        Consent.agreement_id == agreement_id, Consent.recipient_id == recipient_id,
+        Consent.agreement_id.in_(agreement_ids), Consent.recipient_id == recipient_id,
         Consent.student_id == student.id, Consent.category == category,
         Consent.purpose == purpose, Consent.granted_at.is_not(None),
         Consent.state != ConsentState.REFUSED).order_by(Consent.id.desc()))

@@ -44,6 +44,8 @@ def agreement_window(agreement: Agreement) -> Window | None:
     end = end_of_day(agreement.end_date)
     if agreement.ended_on is not None:
         end = min(end, start_of_day(agreement.ended_on))
+    if agreement.superseded_at is not None:
+        end = min(end, agreement.superseded_at)
     return Window(start, end)
 
 
@@ -74,6 +76,19 @@ def consent_window(consent: Consent, student: Student) -> Window | None:
             grace = timedelta(days=current_app.config.get("MAJORITY_GRACE_DAYS", 0))
             end = min(end, adult_at + grace)
     return Window(start, end)
+
+
+def lineage_ids(agreement: Agreement) -> list[int]:
+    """The agreement and every predecessor it renews or amends, newest first.
+
+    Consents given under a predecessor carry on under its successors (each still
+    bounded by its own dates and by what the successor covers).
+    """
+    ids, current = [], agreement
+    while current is not None and current.id not in ids:
+        ids.append(current.id)
+        current = current.predecessor
+    return ids
 
 
 def covers_population(agreement: Agreement, student: Student) -> bool:

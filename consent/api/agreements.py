@@ -82,7 +82,7 @@ def update_agreement(agreement_id: int):
 
 @operation(bp, "/agreements/<int:agreement_id>/events/<event>", "POST",
            summary="Fire a lifecycle event: submit, approve, request_changes, "
-                   "send_for_signature, withdraw, terminate",
+                   "send_for_signature, revise, withdraw, terminate, or comment",
            tag="agreements", roles=("legal", "reviewer"), body=s.AGREEMENT_EVENT)
 def agreement_event(agreement_id: int, event: str):
     agreement = _visible(agreement_id)
@@ -95,6 +95,20 @@ def agreement_event(agreement_id: int, event: str):
     db.session.commit()
     agreement = service.get_agreement(agreement_id)
     return {"data": agreement_dict(agreement, actions=actions_for(agreement, actor))}
+
+
+@operation(bp, "/agreements/<int:agreement_id>/successors", "POST",
+           summary="Draft a renewal or an amendment, prefilled from this agreement",
+           tag="agreements", roles=("legal",), body=s.SUCCESSOR,
+           responses={201: {"description": "The new draft"}})
+def create_successor(agreement_id: int):
+    agreement = _visible(agreement_id)
+    payload = json_body(s.SUCCESSOR)
+    actor = actor_for(g.principal.user, "api")
+    successor = service.start_successor(agreement, payload["kind"], actor,
+                                        version_from(payload))
+    db.session.commit()
+    return {"data": agreement_dict(successor, actions=actions_for(successor, actor))}, 201
 
 
 @operation(bp, "/agreements/<int:agreement_id>/signatures", "POST",

@@ -65,6 +65,9 @@ SIGNATURE = {
                    "document_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}},
 }
 
+SUCCESSOR = {"type": "object", "additionalProperties": False, "required": ["kind"],
+             "properties": {"kind": {"enum": ["renewal", "amendment"]}, "version": VERSION}}
+
 DECLINE = {"type": "object", "additionalProperties": False, "required": ["reason"],
            "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 5000}}}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -56,12 +58,17 @@ class Agreement(TimestampMixin, db.Model):
     clauses: Mapped[list] = mapped_column(sa.JSON, default=list)  # [{"heading", "text"}]
     template_key: Mapped[str] = mapped_column(sa.String(64), default="mou")
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
-    predecessor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agreements.id"))
+    predecessor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agreements.id"),
+                                                       index=True)
+    # "renewal" or "amendment" for a successor of `predecessor_id`.
+    successor_kind: Mapped[str | None] = mapped_column(sa.String(16))
     executed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # First local date on which the agreement is no longer in force because it was
     # terminated or superseded early; None when it runs to its end date.
     ended_on: Mapped[date | None]
     end_reason: Mapped[str | None] = mapped_column(sa.Text)
+    # The instant a successor took over; coverage passes on exactly here.
+    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     version_id: Mapped[int] = mapped_column(default=1)
 
     parties: Mapped[list[AgreementParty]] = relationship(
@@ -72,6 +79,23 @@ class Agreement(TimestampMixin, db.Model):
     predecessor: Mapped[Agreement | None] = relationship(remote_side=[id])
 
     __mapper_args__ = {"version_id_col": version_id}
+
+    def content_hash(self) -> str:
+        """SHA-256 of this revision's content and parties, for the audit trail."""
+        content = {
+            "revision": self.revision, "title": self.title, "legal_basis": self.legal_basis,
+            "purposes": self.purposes, "categories": self.categories,
+            "population": self.population, "start_date": self.start_date.isoformat(),
+            "end_date": self.end_date.isoformat(), "scope": self.scope_description,
+            "use_limitation": self.use_limitation, "no_reidentification": self.no_reidentification,
+            "security": self.security_requirements, "retention_days": self.retention_days,
+            "destruction_days": self.destruction_days,
+            "breach_notification_hours": self.breach_notification_hours,
+            "renewal_notice_days": self.renewal_notice_days, "clauses": self.clauses,
+            "parties": sorted([p.organization_id, p.role, p.signing_group] for p in self.parties),
+        }
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
     @property
     def recipients(self):

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import date, datetime
+from copy import deepcopy
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
+from consent.access.facts import agreement_window
 from consent.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from consent.extensions import db
 from consent.models import (
@@ -34,7 +36,7 @@ from consent.services.actors import SYSTEM, Actor
 from consent.services.agreement_templates import TEMPLATES, template_defaults
 from consent.services.consent_forms import issue_forms
 from consent.services.transitions import check_version, fire, lock
-from consent.timeutil import local_date, utcnow
+from consent.timeutil import iso, local_date, utcnow
 from workflows import AGREEMENT, AgreementState, SignatureState, TransitionRefused
 from workflows import AGREEMENT_REQUEST_EVENTS as REQUEST_EVENTS
 
@@ -154,6 +156,58 @@ def create_draft(data: dict, actor: Actor) -> Agreement:
     return agreement
 
 
+SUCCESSOR_KINDS = ("renewal", "amendment")
+OPEN_STATES = {S.DRAFT, S.IN_REVIEW, S.APPROVED, S.OUT_FOR_SIGNATURE}
+
+
+def start_successor(predecessor: Agreement, kind: str, actor: Actor,
+                    expected_version: int | None = None) -> Agreement:
+    """Draft a renewal or an amendment of an executed agreement, prefilled from it.
+
+    A renewal starts the day after the predecessor ends and runs as long; an
+    amendment replaces it from today (or its start) to the same end. Either way the
+    predecessor is superseded at the instant the successor takes effect.
+
+    :raises Conflict: the predecessor is not in force, or a successor is under way.
+    """
+    if kind not in SUCCESSOR_KINDS:
+        raise ValidationFailed("choose renewal or amendment", field="kind")
+    if not actor.has_any_role("legal"):
+        raise Forbidden("only legal staff renew or amend agreements")
+    predecessor = lock(Agreement, predecessor.id)
+    check_version(predecessor, expected_version)
+    if predecessor.state not in (S.EXECUTED, S.ACTIVE) or predecessor.ended_on is not None:
+        raise Conflict(f"only an agreement in force can be renewed or amended; this one is "
+                       f"{predecessor.state}", details={"state": predecessor.state})
+    pending = db.session.scalar(sa.select(Agreement.id).where(
+        Agreement.predecessor_id == predecessor.id, Agreement.state.in_(OPEN_STATES)))
+    if pending:
+        raise Conflict(f"agreement {pending} already succeeds this one; continue with it",
+                       details={"successor": pending})
+    values = {f: deepcopy(getattr(predecessor, f)) for f in CONTENT_FIELDS}
+    if kind == "renewal":
+        values["start_date"] = predecessor.end_date + timedelta(days=1)
+        values["end_date"] = values["start_date"] + (predecessor.end_date - predecessor.start_date)
+    else:
+        values["start_date"] = max(local_date(utcnow()), predecessor.start_date)
+    values["title"] = f"{predecessor.title} ({kind})"
+    agreement = Agreement(template_key=predecessor.template_key,
+                          source_org_id=predecessor.source_org_id, created_by_id=actor.id,
+                          state=S.DRAFT.value, revision=1, predecessor_id=predecessor.id,
+                          successor_kind=kind, **values)
+    agreement.parties = [AgreementParty(organization_id=p.organization_id, role=p.role,
+                                        signing_group=p.signing_group,
+                                        review_required=p.review_required)
+                         for p in predecessor.parties]
+    db.session.add(agreement)
+    db.session.flush()
+    audit.record("create", "agreement", agreement.id, actor, to_state=agreement.state,
+                 data={"successor_of": predecessor.id, "kind": kind, "revision": 1})
+    audit.record(f"{kind}_started", "agreement", predecessor.id, actor,
+                 data={"successor": agreement.id})
+    return agreement
+
+
 def update_content(agreement: Agreement, data: dict, actor: Actor, expected_version: int | None):
     """Edit an agreement's content. After approval or signature this starts a new
     revision in draft and voids every signature; executed agreements never change.
@@ -198,6 +252,28 @@ def _signatures(agreement: Agreement, revision: int | None = None) -> list[Signa
         sa.select(Signature).where(Signature.agreement_id == agreement.id,
                                    Signature.revision == (revision or agreement.revision))
         .order_by(Signature.signing_group, Signature.id)))
+
+
+def comment_text(text: str) -> str:
+    """:raises ValidationFailed: an empty comment."""
+    if not (text or "").strip():
+        raise ValidationFailed("write a comment", field="comment")
+    return text.strip()
+
+
+def add_comment(agreement: Agreement, actor: Actor, text: str) -> Agreement:
+    """Comment on the current revision; it does not change the state."""
+    if not actor.has_any_role("legal", "reviewer"):
+        raise Forbidden("only legal staff and reviewers comment on agreements")
+    if agreement.state not in OPEN_STATES:
+        raise Conflict(f"an agreement that is {agreement.state} takes no more comments",
+                       details={"state": agreement.state})
+    db.session.add(Review(agreement_id=agreement.id, revision=agreement.revision,
+                          organization_id=actor.organization_id, reviewer_id=actor.id,
+                          decision="comment", comment=text))
+    audit.record("comment", "agreement", agreement.id, actor, data={"comment": text},
+                 revision_hash=agreement.content_hash())
+    return agreement
 
 
 def reviews_complete(agreement: Agreement, extra_org_id: int | None = None) -> bool:
@@ -364,10 +440,19 @@ def _execute(agreement: Agreement) -> None:
 
 
 def activate(agreement: Agreement, now: datetime) -> None:
-    """Executed → active on the start date (the scheduler calls this too)."""
+    """Executed → active on the start date (the scheduler calls this too); a
+    successor supersedes its predecessor at the instant it takes effect."""
     fire(agreement, "activate", SYSTEM, locked=True,
          facts={"term_started": agreement.start_date <= local_date(now)})
     note_rules_change(agreement, "activated")
+    if agreement.predecessor_id is None:
+        return
+    predecessor = lock(Agreement, agreement.predecessor_id)
+    if predecessor.state in (S.EXECUTED, S.ACTIVE):
+        predecessor.superseded_at = agreement_window(agreement).start
+        fire(predecessor, "supersede", SYSTEM, locked=True,
+             data={"successor": agreement.id, "at": iso(predecessor.superseded_at)})
+        note_rules_change(predecessor, "superseded")
 
 
 def withdraw(agreement: Agreement, actor: Actor, reason: str, expected_version: int | None):
@@ -381,17 +466,44 @@ def withdraw(agreement: Agreement, actor: Actor, reason: str, expected_version: 
 
 def terminate(agreement: Agreement, actor: Actor, reason: str, effective: date,
               expected_version: int | None):
-    """Terminate with a reason; rules stop covering it from `effective` (a local date)."""
+    """Give notice of termination with a reason. Rules stop covering the agreement
+    from the first instant of `effective` (a local date); on that date the state
+    becomes terminated (at once when it is today).
+    """
     if not reason.strip():
         raise ValidationFailed("give the reason for terminating", field="reason")
     today = local_date(utcnow())
     if effective < today:
         raise ValidationFailed("termination cannot take effect in the past", field="effective_on")
-    agreement = fire(agreement, "terminate", actor, expected_version=expected_version,
-                     data={"reason": reason, "effective_on": effective.isoformat()})
+    agreement = lock(Agreement, agreement.id)
+    check_version(agreement, expected_version)
+    refusal = AGREEMENT.refusal(agreement, "terminate", actor)
+    if refusal:
+        raise TransitionRefused("terminate", agreement.state, refusal)
+    if agreement.ended_on is not None:
+        raise Conflict(f"termination was already noticed for {agreement.ended_on.isoformat()}",
+                       details={"state": agreement.state})
     agreement.ended_on, agreement.end_reason = effective, reason
+    notice = {"reason": reason, "effective_on": effective.isoformat()}
+    if effective <= today:
+        fire(agreement, "terminate", actor, locked=True, data=notice)
+    else:
+        db.session.flush()
+        audit.record("termination_noticed", "agreement", agreement.id, actor, data=notice,
+                     revision_hash=agreement.content_hash())
     note_rules_change(agreement, "terminated")
     return agreement
+
+
+def terminate_due(now: datetime) -> int:
+    """Move agreements whose noticed termination date has come to terminated."""
+    today = local_date(now)
+    ids = db.session.scalars(sa.select(Agreement.id).where(
+        Agreement.state.in_([S.EXECUTED, S.ACTIVE]), Agreement.ended_on <= today)).all()
+    for agreement_id in ids:
+        fire(db.session.get(Agreement, agreement_id), "terminate", SYSTEM,
+             data={"scheduled": True})
+    return len(ids)
 
 
 def note_rules_change(agreement: Agreement, reason: str) -> None:
@@ -447,6 +559,8 @@ def run_event(agreement: Agreement, event: str, actor: Actor, expected_version: 
 
     :raises NotFound: the event is not one a request may fire.
     """
+    if event == "comment":
+        return add_comment(agreement, actor, comment_text(comment))
     if event not in REQUEST_EVENTS:
         raise NotFound(f"there is no '{event}' action for agreements")
     if event == "submit":

@@ -11,7 +11,7 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from consent.access.facts import covers_population
+from consent.access.facts import covers_population, lineage_ids
 from consent.auth.permissions import consent_authority
 from consent.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from consent.extensions import db
@@ -120,7 +120,8 @@ def decide(student: Student, user: User, actor: Actor, *, agreement_id: int, rec
     created, now = [], utcnow()  # one instant for the whole grant
     for purpose in purposes:
         for category in categories:
-            for old in _open_consents(student.id, agreement.id, recipient.id, purpose, category):
+            for old in _open_consents(student.id, lineage_ids(agreement), recipient.id, purpose,
+                                      category):
                 fire(old, "supersede", actor)
                 old.ended_at = now
                 _ledger(old, "supersede", C.GRANTED, actor, acted_as, form)
@@ -150,9 +151,9 @@ def _within(asked: list[str], allowed: list[str], field: str) -> None:
                                    field=f"{field}[{i}]")
 
 
-def _open_consents(student_id, agreement_id, recipient_id, purpose, category) -> list[Consent]:
+def _open_consents(student_id, agreement_ids, recipient_id, purpose, category) -> list[Consent]:
     return list(db.session.scalars(sa.select(Consent).where(
-        Consent.student_id == student_id, Consent.agreement_id == agreement_id,
+        Consent.student_id == student_id, Consent.agreement_id.in_(agreement_ids),
         Consent.recipient_id == recipient_id, Consent.purpose == purpose,
         Consent.category == category, Consent.state == C.GRANTED)))
 

@@ -49,6 +49,8 @@ def fire(record, event: str, actor: Actor, *, facts: dict | None = None,
         record = lock(type(record), record.id)
     check_version(record, expected_version)
     before = record.state
+    if revision_hash is None and isinstance(record, Agreement):
+        revision_hash = record.content_hash()
     workflow.apply(record, event, actor, facts)
     audit.record(event, subject_type, record.id, actor, from_state=before, to_state=record.state,
                  revision_hash=revision_hash, data=data)

@@ -52,8 +52,8 @@ EXPECTED = {
     ("expire", "active"): ("expired", {"system"}),
     ("supersede", "executed"): ("superseded", {"system"}),
     ("supersede", "active"): ("superseded", {"system"}),
-    ("terminate", "executed"): ("terminated", {"legal"}),
-    ("terminate", "active"): ("terminated", {"legal"}),
+    ("terminate", "executed"): ("terminated", {"legal", "system"}),
+    ("terminate", "active"): ("terminated", {"legal", "system"}),
 }
 
 
