@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -25,7 +26,13 @@ def local_date(at: datetime, zone: ZoneInfo | None = None) -> date:
 
 def start_of_day(day: date, zone: ZoneInfo | None = None) -> datetime:
     """The first instant of `day` in the district, in UTC."""
-    return datetime.combine(day, time.min, tzinfo=zone or district_zone()).astimezone(UTC)
+    return _start_of_day(day, zone or district_zone())
+
+
+@lru_cache(maxsize=4096)
+def _start_of_day(day: date, zone: ZoneInfo) -> datetime:
+    # Compilers ask for the same few dates thousands of times.
+    return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
 
 
 def end_of_day(day: date, zone: ZoneInfo | None = None) -> datetime:

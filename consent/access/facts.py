@@ -62,16 +62,23 @@ def majority_instant(birth_date: date | None) -> datetime | None:
 
 def consent_window(consent: Consent, student: Student) -> Window | None:
     """When a granted consent is in force; None if it never was."""
-    if consent.granted_at is None:
+    return consent_window_of(consent.granted_at, consent.valid_from, consent.valid_through,
+                             consent.ended_at, consent.given_as, student.birth_date)
+
+
+def consent_window_of(granted_at: datetime | None, valid_from: date, valid_through: date,
+                      ended_at: datetime | None, given_as: str | None,
+                      birth_date: date | None) -> Window | None:
+    """`consent_window` from plain values (the bundle compiler reads columns, not rows)."""
+    if granted_at is None:
         return None
-    start = max(consent.granted_at, start_of_day(consent.valid_from))
-    end = end_of_day(consent.valid_through)
-    if consent.ended_at is not None:
-        end = min(end, consent.ended_at)
-    if consent.given_as == "guardian" and current_app.config.get(
-            "MAJORITY_POLICY", "lapse") == "lapse":
+    start = max(granted_at, start_of_day(valid_from))
+    end = end_of_day(valid_through)
+    if ended_at is not None:
+        end = min(end, ended_at)
+    if given_as == "guardian" and current_app.config.get("MAJORITY_POLICY", "lapse") == "lapse":
         # A guardian's consent ends when the student comes of age (default policy).
-        adult_at = majority_instant(student.birth_date)
+        adult_at = majority_instant(birth_date)
         if adult_at is not None:
             grace = timedelta(days=current_app.config.get("MAJORITY_GRACE_DAYS", 0))
             end = min(end, adult_at + grace)
@@ -92,9 +99,15 @@ def lineage_ids(agreement: Agreement) -> list[int]:
 
 
 def covers_population(agreement: Agreement, student: Student) -> bool:
+    """Whether the agreement's schools and grades include the student."""
+    return covers(agreement, student.school_id, student.grade)
+
+
+def covers(agreement: Agreement, school_id: int | None, grade: str | None) -> bool:
+    """`covers_population` from plain values; an empty list does not restrict."""
     population = agreement.population or {}
     schools, grades = population.get("schools") or [], population.get("grades") or []
-    return (not schools or student.school_id in schools) and (not grades or student.grade in grades)
+    return (not schools or school_id in schools) and (not grades or grade in grades)
 
 
 def agreements_for_recipient(recipient_id: int) -> list[Agreement]:

@@ -11,7 +11,7 @@ from flask import Blueprint, g, jsonify, request
 
 from consent.access import signing
 from consent.access.bundle import compile_bundle
-from consent.access.decisions import decide
+from consent.access.decisions import decide_current
 from consent.api import bp
 from consent.api import schemas as s
 from consent.api.spec import operation, query_param
@@ -20,7 +20,7 @@ from consent.auth.access import AccessDenied, public
 from consent.auth.permissions import is_district_user
 from consent.errors import ValidationFailed
 from consent.extensions import db
-from consent.models import Organization, RulesChange, Student
+from consent.models import Organization, RulesChange
 from consent.timeutil import iso, parse_instant, utcnow
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "access" / "schema" / "rules-bundle.v1.json"
@@ -109,9 +109,8 @@ def _decide_one(req: dict, prefix: str) -> dict:
         at = parse_instant(req["at"]) if "at" in req else utcnow()
     except ValueError as exc:
         raise ValidationFailed(str(exc), field=prefix + "at") from None
-    student = db.session.scalar(sa.select(Student).where(Student.sourced_id == req["student"]))
-    return decide(recipient, student, req["student"], req["category"], req["purpose"],
-                  at).as_dict()
+    return decide_current(recipient, req["student"], req["category"], req["purpose"],
+                          at).as_dict()
 
 
 @well_known.get("/jwks.json")

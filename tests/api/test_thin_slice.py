@@ -27,7 +27,7 @@ def test_mou_to_consent_to_rules_end_to_end(client, make):
     assert agreement["state"] == "draft"
     assert agreement["recipients"] == ["promise"]
     assert agreement["no_reidentification"] is True
-    assert set(agreement["actions"]) == {"submit", "withdraw"}
+    assert set(agreement["actions"]) == {"submit", "withdraw", "comment"}
 
     r = client.post(f"/api/v1/agreements/{aid}/events/submit", json={}, headers=legal)
     assert r.status_code == 200, r.json
