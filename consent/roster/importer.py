@@ -17,8 +17,16 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from consent.models import Guardian, Organization, OrgKind, Student, StudentGuardian
+from consent.models import (
+    Guardian,
+    Organization,
+    OrgKind,
+    RulesChange,
+    Student,
+    StudentGuardian,
+)
 from consent.roster.oneroster import ORGS, Roster, RosterError, RosterIssue
+from consent.timeutil import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +84,12 @@ def import_roster(roster: Roster, *, session: Session) -> ImportReport:
     student_ids = _upsert_students(session, roster, school_ids, report.counts["student"])
     guardian_ids = _upsert_guardians(session, roster, report.counts["guardian"])
     _upsert_links(session, roster, student_ids, guardian_ids, report.counts["link"])
+    students = report.counts["student"]
+    if students.created or students.updated:
+        # Schools, grades and birth dates decide who agreements cover: every
+        # recipient's rules may change.
+        session.add(RulesChange(at=utcnow(), recipient_id=None, subject_type="roster",
+                                subject_id=0, reason="roster_imported"))
     session.flush()
     # Objects loaded before the import may hold stale collections (guardian_links, ...).
     session.expire_all()
