@@ -9,9 +9,18 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+class BoundedInt(IntegerConverter):
+    """`<int:…>` that refuses values a 32-bit id column cannot hold (404, not 500)."""
+
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's signature
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -23,6 +32,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         "ACCORDANT_INSTANCE_PATH")
     app = Flask(__name__, template_folder=str(TEMPLATES_DIR), static_folder=str(STATIC_DIR),
                 instance_relative_config=True, instance_path=instance_path)
+    # Ids in paths beyond what the database stores are simply not found.
+    app.url_map.converters["int"] = BoundedInt
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     load_config(app, overrides)
     if not app.debug and not app.testing:

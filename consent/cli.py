@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 import click
+import sqlalchemy as sa
 from flask import Flask
 from flask.cli import AppGroup, FlaskGroup
 
 from consent.extensions import db
+from consent.models import (
+    ApiToken,
+    Organization,
+    OrgKind,
+    Role,
+    RoleName,
+    User,
+    hash_token,
+    new_token,
+)
+from consent.services import audit
+from consent.services.actors import Actor
 
 audit_cli = AppGroup("audit", help="Check the audit trail.")
 users_cli = AppGroup("users", help="Manage people who sign in.")
+orgs_cli = AppGroup("orgs", help="Manage organizations.")
+clients_cli = AppGroup("clients", help="Issue API tokens for enforcers.")
+CLI_ACTOR = Actor(None, "command line", frozenset({"admin"}), None, "cli")
+orgs_cli = AppGroup("orgs", help="Manage organizations.")
+clients_cli = AppGroup("clients", help="Issue API tokens for enforcers.")
+CLI_ACTOR = Actor(None, "command line", frozenset({"admin"}), None, "cli")
 
 
 @audit_cli.command("verify")
@@ -26,20 +45,96 @@ def audit_verify() -> None:
         f"({report.entries} entries verified before it)")
 
 
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--name", required=True, help="Full name as shown in the app.")
+@click.option("--role", "roles", multiple=True, required=True,
+              type=click.Choice([r.value for r in RoleName]), help="Repeat for several roles.")
+@click.option("--org", "org_slug", help="Organization slug (staff roles).")
+@click.option("--title", help="Job title, shown on signatures.")
+@click.password_option(help="Asked for when not given.")
+def create_user(email, name, roles, org_slug, title, password):
+    """Create a person who signs in."""
+    email = email.strip().lower()
+    if db.session.scalar(sa.select(User.id).where(User.email == email)):
+        raise click.ClickException(f"a user with email {email} already exists")
+    org = _org(org_slug) if org_slug else None
+    user = User(email=email, name=name, organization_id=org.id if org else None, title=title)
+    user.set_password(password)
+    user.roles = [_role(r) for r in roles]
+    db.session.add(user)
+    db.session.flush()
+    audit.record("user_created", "user", user.id, CLI_ACTOR, data={"roles": sorted(roles)})
+    db.session.commit()
+    click.echo(f"created user {user.id} {email} ({', '.join(roles)})")
+
+
+@orgs_cli.command("create")
+@click.argument("slug")
+@click.option("--name", required=True)
+@click.option("--kind", required=True, type=click.Choice([k.value for k in OrgKind]))
+def create_org(slug, name, kind):
+    """Create an organization (the district comes from the roster import)."""
+    if db.session.scalar(sa.select(Organization.id).where(Organization.slug == slug)):
+        raise click.ClickException(f"an organization '{slug}' already exists")
+    org = Organization(slug=slug, name=name, kind=kind)
+    db.session.add(org)
+    db.session.flush()
+    audit.record("organization_created", "organization", org.id, CLI_ACTOR)
+    db.session.commit()
+    click.echo(f"created organization {org.id} {slug}")
+
+
+@clients_cli.command("create")
+@click.argument("org_slug")
+@click.option("--name", required=True, help="What the client is, e.g. 'nightly export job'.")
+def create_client(org_slug, name):
+    """Issue an enforcer API token scoped to one organization (printed once)."""
+    org = _org(org_slug)
+    token = new_token()
+    row = ApiToken(name=name, token_hash=hash_token(token), organization_id=org.id)
+    db.session.add(row)
+    db.session.flush()
+    audit.record("api_client_created", "organization", org.id, CLI_ACTOR,
+                 data={"token_id": row.id, "name": name})
+    db.session.commit()
+    click.echo(token)
+
+
+def _org(slug: str) -> Organization:
+    org = db.session.scalar(sa.select(Organization).where(Organization.slug == slug))
+    if org is None:
+        raise click.ClickException(f"no organization '{slug}'")
+    return org
+
+
+def _role(name: str) -> Role:
+    role = db.session.scalar(sa.select(Role).where(Role.name == name))
+    if role is None:
+        role = Role(name=name)
+        db.session.add(role)
+    return role
+
+
 def register(app: Flask) -> None:
     """Attach the project's command groups to `app.cli`."""
     from consent.demo.command import demo_command
+    from consent.enforcer.command import enforce_command
     from consent.roster.cli import roster_cli
     from consent.scheduler import scheduler_cli
 
-    for command in (audit_cli, users_cli, scheduler_cli, roster_cli, demo_command):
+    for command in (audit_cli, users_cli, orgs_cli, clients_cli, scheduler_cli, roster_cli,
+                    demo_command, enforce_command):
         app.cli.add_command(command)
 
 
 def _create_app():
     from consent import create_app
 
-    return create_app()
+    try:
+        return create_app()
+    except RuntimeError as exc:  # a configuration problem: say it plainly, no traceback
+        raise click.UsageError(str(exc)) from None
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False,
@@ -48,4 +143,19 @@ def main():
     """Accordant: consent and agreement workflow engine."""
 
 
+def _add_enforce(group: click.Group) -> None:
+    # Also on the group itself: a partner runs `accordant enforce` without the
+    # district's configuration, and commands found here need no app.
+    from consent.enforcer.command import enforce_command
+
+    group.add_command(enforce_command)
+
+
+_add_enforce(main)
+
+
 __all__ = ["db", "main", "register"]
+
+
+if __name__ == "__main__":
+    main()

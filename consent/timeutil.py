@@ -40,14 +40,26 @@ def end_of_day(day: date, zone: ZoneInfo | None = None) -> datetime:
     return start_of_day(day + timedelta(days=1), zone)
 
 
+# Dates outside these years are refused at the edge: agreements and consents are
+# about school years, and window arithmetic must never overflow.
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+
+
+def check_year(day: date) -> None:
+    """:raises ValueError: the date is outside the supported years."""
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise ValueError(f"dates must fall between {FIRST_YEAR} and {LAST_YEAR}")
+
+
 def parse_instant(text: str) -> datetime:
     """Parse an ISO 8601 instant; it must carry an offset.
 
-    :raises ValueError: not ISO 8601 or no offset.
+    :raises ValueError: not ISO 8601, no offset, or outside the supported years.
     """
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if value.tzinfo is None:
         raise ValueError("an instant must include a time zone offset, e.g. 2027-01-31T09:00:00Z")
+    check_year(value.date())
     return value.astimezone(UTC)
 
 

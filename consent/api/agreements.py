@@ -15,10 +15,11 @@ from consent.api.validation import json_body, version_from
 from consent.auth.permissions import can_see_agreement, visible_agreements
 from consent.errors import NotFound
 from consent.extensions import db
+from consent.models import Agreement
 from consent.services import agreements as service
 from consent.services.actors import actor_for
 from consent.timeutil import local_date, utcnow
-from workflows import AGREEMENT, AGREEMENT_REQUEST_EVENTS
+from workflows import AGREEMENT, AGREEMENT_REQUEST_EVENTS, AgreementState
 
 STAFF = ("admin", "legal", "reviewer", "signatory", "staff")
 
@@ -31,13 +32,27 @@ def _visible(agreement_id: int):
 
 
 def actions_for(agreement, actor) -> list[str]:
-    """Request events the actor may fire now, plus signing when it is their turn."""
+    """Request events the actor may fire now, plus signing when it is their turn,
+    commenting while the agreement is open, and renewing or amending it while in force."""
     facts = {"checklist_missing": service.checklist_missing(agreement),
              "reviews_complete": True}
     events = [e for e in AGREEMENT.available(agreement, actor, facts)
               if e in AGREEMENT_REQUEST_EVENTS]
+    if agreement.ended_on is not None and "terminate" in events:
+        events.remove("terminate")  # termination is already noticed; the service refuses
     if service.can_sign_now(agreement, actor):
         events += ["sign", "decline"]
+    if actor.has_any_role("legal", "reviewer") and agreement.state in service.OPEN_STATES:
+        events.append("comment")
+    in_force = (agreement.state in (AgreementState.EXECUTED, AgreementState.ACTIVE)
+                and agreement.ended_on is None)
+    if in_force and actor.has_any_role("legal"):
+        # The service refuses a second successor while one is still open.
+        successor_open = db.session.scalar(sa.select(Agreement.id).where(
+            Agreement.predecessor_id == agreement.id,
+            Agreement.state.in_(service.OPEN_STATES)).limit(1))
+        if successor_open is None:
+            events += ["renew", "amend"]
     return events
 
 
@@ -120,7 +135,8 @@ def sign_agreement(agreement_id: int):
     actor = actor_for(g.principal.user, "api")
     service.sign(agreement, actor, name=payload["name"], title=payload["title"],
                  authority=payload.get("authority", ""),
-                 document_sha256=payload["document_sha256"])
+                 document_sha256=payload["document_sha256"],
+                 expected_version=version_from(payload))
     db.session.commit()
     agreement = service.get_agreement(agreement_id)
     return {"data": agreement_dict(agreement, actions=actions_for(agreement, actor))}
@@ -132,9 +148,11 @@ def sign_agreement(agreement_id: int):
 def decline_agreement(agreement_id: int):
     agreement = _visible(agreement_id)
     payload = json_body(s.DECLINE)
-    service.decline(agreement, actor_for(g.principal.user, "api"), payload["reason"])
+    actor = actor_for(g.principal.user, "api")
+    service.decline(agreement, actor, payload["reason"], version_from(payload))
     db.session.commit()
-    return {"data": agreement_dict(service.get_agreement(agreement_id))}
+    agreement = service.get_agreement(agreement_id)
+    return {"data": agreement_dict(agreement, actions=actions_for(agreement, actor))}
 
 
 @operation(bp, "/agreements/<int:agreement_id>/document.pdf", "GET",

@@ -4,33 +4,41 @@ DATE = {"type": "string", "format": "date", "description": "Calendar date YYYY-M
         "in the district's time zone"}
 CODE = {"type": "string", "minLength": 1, "maxLength": 64}
 SLUG = {"type": "string", "minLength": 1, "maxLength": 64}
-VERSION = {"type": "integer", "minimum": 1,
+ID = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+DAYS = {"type": ["integer", "null"], "minimum": 0, "maximum": 36500}
+# OneRoster 1.1 grade codes.
+GRADE = {"enum": ["IT", "PR", "PK", "TK", "KG", "01", "02", "03", "04", "05", "06", "07", "08",
+                  "09", "10", "11", "12", "13", "PS", "UG", "Other"]}
+# Titles and names must not carry bidirectional control characters, which can make
+# text display in a misleading order.
+TEXT_LINE = {"type": "string", "minLength": 1, "maxLength": 300,
+             "pattern": "^[^\u202a-\u202e\u2066-\u2069\u0000-\u001f]*$"}
+VERSION = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1,
            "description": "The version you last read; a stale one is refused with 409"}
 
 CLAUSE = {"type": "object", "additionalProperties": False, "required": ["heading", "text"],
-          "properties": {"heading": {"type": "string", "minLength": 1, "maxLength": 300},
+          "properties": {"heading": TEXT_LINE,
                          "text": {"type": "string", "maxLength": 20000}}}
 
 AGREEMENT_CONTENT = {
-    "title": {"type": "string", "minLength": 1, "maxLength": 300},
+    "title": TEXT_LINE,
     "legal_basis": {"enum": ["consent", "school_official", "studies", "audit_evaluation",
                              "child_welfare", "directory_information"]},
     "purposes": {"type": "array", "items": CODE, "uniqueItems": True},
     "categories": {"type": "array", "items": CODE, "uniqueItems": True},
     "population": {"type": "object", "additionalProperties": False, "properties": {
         "schools": {"type": "array", "items": SLUG, "uniqueItems": True},
-        "grades": {"type": "array", "items": {"type": "string", "maxLength": 8},
-                   "uniqueItems": True}}},
+        "grades": {"type": "array", "items": GRADE, "uniqueItems": True}}},
     "start_date": DATE,
     "end_date": DATE,
     "scope_description": {"type": "string", "maxLength": 5000},
     "use_limitation": {"type": "string", "maxLength": 5000},
     "no_reidentification": {"type": "boolean"},
     "security_requirements": {"type": "string", "maxLength": 5000},
-    "retention_days": {"type": ["integer", "null"], "minimum": 0},
-    "destruction_days": {"type": ["integer", "null"], "minimum": 0},
-    "breach_notification_hours": {"type": ["integer", "null"], "minimum": 0},
-    "renewal_notice_days": {"type": "integer", "minimum": 0},
+    "retention_days": DAYS,
+    "destruction_days": DAYS,
+    "breach_notification_hours": {"type": ["integer", "null"], "minimum": 0, "maximum": 8760},
+    "renewal_notice_days": {"type": "integer", "minimum": 0, "maximum": 3650},
     "clauses": {"type": "array", "items": CLAUSE, "maxItems": 200},
 }
 
@@ -58,8 +66,7 @@ AGREEMENT_EVENT = {
 SIGNATURE = {
     "type": "object", "additionalProperties": False,
     "required": ["name", "title", "document_sha256"],
-    "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200},
-                   "title": {"type": "string", "minLength": 1, "maxLength": 200},
+    "properties": {"name": TEXT_LINE, "title": TEXT_LINE, "version": VERSION,
                    "authority": {"type": "string", "maxLength": 2000,
                                  "description": "e.g. a delegation of signing authority"},
                    "document_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}},
@@ -69,13 +76,14 @@ SUCCESSOR = {"type": "object", "additionalProperties": False, "required": ["kind
              "properties": {"kind": {"enum": ["renewal", "amendment"]}, "version": VERSION}}
 
 DECLINE = {"type": "object", "additionalProperties": False, "required": ["reason"],
-           "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 5000}}}
+           "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 5000},
+                          "version": VERSION}}
 
 CONSENT_DECISION = {
     "type": "object", "additionalProperties": False,
     "required": ["agreement", "recipient", "purposes", "categories"],
     "properties": {
-        "agreement": {"type": "integer", "minimum": 1},
+        "agreement": ID,
         "recipient": SLUG,
         "purposes": {"type": "array", "items": CODE, "minItems": 1, "uniqueItems": True},
         "categories": {"type": "array", "items": CODE, "minItems": 1, "uniqueItems": True},

@@ -8,6 +8,7 @@ from flask import request
 from jsonschema import Draft202012Validator, FormatChecker
 
 from consent.errors import BadRequest, ValidationFailed
+from consent.timeutil import FIRST_YEAR, LAST_YEAR, check_year
 
 _FORMATS = FormatChecker()
 
@@ -19,7 +20,7 @@ def _real_date(value) -> bool:
         return True
     if len(value) != 10:
         raise ValueError("use YYYY-MM-DD")
-    date.fromisoformat(value)
+    check_year(date.fromisoformat(value))
     return True
 
 
@@ -43,10 +44,20 @@ def _message(error) -> str:
     if error.validator == "additionalProperties":
         return "unknown field"
     if error.validator == "format" and error.validator_value == "date":
-        return f"{error.instance!r} is not a real date in the form YYYY-MM-DD"
+        return (f"{_short(error.instance)} is not a real date in the form YYYY-MM-DD "
+                f"between {FIRST_YEAR} and {LAST_YEAR}")
+    if error.validator in ("maxLength", "maxItems", "maximum", "minimum", "minLength",
+                           "minItems", "pattern", "enum", "uniqueItems", "const"):
+        return f"{error.validator} {_short(error.validator_value)}: {_short(error.instance)}"
     if error.validator == "type":
         return f"must be of type {error.validator_value}"
-    return error.message
+    return _short(error.message, 300)
+
+
+def _short(value, limit: int = 60) -> str:
+    """Quote a value in a message without echoing a huge input back."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def check(schema: dict, payload) -> dict:
@@ -68,7 +79,10 @@ def json_body(schema: dict) -> dict:
     :raises BadRequest: the body is not JSON.
     :raises ValidationFailed: the JSON does not match the schema.
     """
-    payload = request.get_json(silent=True)
+    try:
+        payload = request.get_json(silent=True)
+    except RecursionError:  # absurdly nested JSON
+        payload = None
     if payload is None:
         raise BadRequest("the request body must be a JSON document "
                          "(Content-Type: application/json)", field="body")

@@ -37,9 +37,11 @@ def visible_agreements(user: User):
     if user.has_role("admin") or (user.has_any_role(*STAFF_ROLES) and is_district_user(user)):
         return query
     if user.has_any_role(*STAFF_ROLES) and user.organization_id:
+        # Partners see agreements naming them once the district has submitted them;
+        # drafts stay with the district's legal office.
         parties = sa.select(AgreementParty.agreement_id).where(
             AgreementParty.organization_id == user.organization_id)
-        return query.where(Agreement.id.in_(parties))
+        return query.where(Agreement.id.in_(parties), Agreement.state != "draft")
     return query.where(sa.false())
 
 

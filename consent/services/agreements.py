@@ -36,7 +36,7 @@ from consent.services.actors import SYSTEM, Actor
 from consent.services.agreement_templates import TEMPLATES, template_defaults
 from consent.services.consent_forms import issue_forms
 from consent.services.transitions import check_version, fire, lock
-from consent.timeutil import iso, local_date, utcnow
+from consent.timeutil import FIRST_YEAR, LAST_YEAR, check_year, iso, local_date, utcnow
 from workflows import AGREEMENT, AgreementState, SignatureState, TransitionRefused
 from workflows import AGREEMENT_REQUEST_EVENTS as REQUEST_EVENTS
 
@@ -53,12 +53,13 @@ EDITABLE_STATES = {S.DRAFT, S.APPROVED, S.OUT_FOR_SIGNATURE}
 
 
 def _as_date(value, field: str) -> date:
-    if isinstance(value, date):
-        return value
     try:
-        return date.fromisoformat(value)
+        day = value if isinstance(value, date) else date.fromisoformat(value)
+        check_year(day)
     except (TypeError, ValueError):
-        raise ValidationFailed(f"'{value}' is not a real date (YYYY-MM-DD)", field=field) from None
+        raise ValidationFailed(f"{str(value)[:40]!r} is not a real date (YYYY-MM-DD) between "
+                               f"{FIRST_YEAR} and {LAST_YEAR}", field=field) from None
+    return day
 
 
 def _orgs_by_slug(slugs, field: str) -> list[Organization]:
@@ -96,6 +97,15 @@ def _population(raw: dict | None) -> dict:
     raw = raw or {}
     schools = _orgs_by_slug(raw.get("schools", []), "population.schools")
     return {"schools": [o.id for o in schools], "grades": list(raw.get("grades", []))}
+
+
+# The field that supplies each FERPA written-agreement element.
+CHECKLIST_FIELDS = {
+    "purpose": "purposes", "scope": "scope_description", "duration": "end_date",
+    "data disclosed": "categories", "use limitation": "use_limitation",
+    "no re-identification": "no_reidentification",
+    "destruction with a time period": "destruction_days", "recipient": "recipients",
+}
 
 
 def checklist_missing(agreement: Agreement) -> list[str]:
@@ -475,6 +485,9 @@ def terminate(agreement: Agreement, actor: Actor, reason: str, effective: date,
     today = local_date(utcnow())
     if effective < today:
         raise ValidationFailed("termination cannot take effect in the past", field="effective_on")
+    if effective > agreement.end_date:
+        raise ValidationFailed(f"the agreement already ends on {agreement.end_date.isoformat()}",
+                               field="effective_on")
     agreement = lock(Agreement, agreement.id)
     check_version(agreement, expected_version)
     refusal = AGREEMENT.refusal(agreement, "terminate", actor)
@@ -564,8 +577,15 @@ def run_event(agreement: Agreement, event: str, actor: Actor, expected_version: 
     if event not in REQUEST_EVENTS:
         raise NotFound(f"there is no '{event}' action for agreements")
     if event == "submit":
+        missing = checklist_missing(agreement)
+        if missing and actor.has_any_role("legal"):
+            raise ValidationFailed(
+                f"the FERPA checklist is incomplete: {', '.join(missing)}",
+                field=CHECKLIST_FIELDS[missing[0]],
+                details={"missing": missing,
+                         "fields": [CHECKLIST_FIELDS[m] for m in missing]})
         return fire(agreement, "submit", actor, expected_version=expected_version,
-                    facts={"checklist_missing": checklist_missing(agreement)})
+                    facts={"checklist_missing": missing})
     if event in ("approve", "request_changes"):
         return review(agreement, actor, event, comment, expected_version)
     if event == "send_for_signature":

@@ -127,7 +127,8 @@ def decide(student: Student, user: User, actor: Actor, *, agreement_id: int, rec
                 _ledger(old, "supersede", C.GRANTED, actor, acted_as, form)
             consent = Consent(student_id=student.id, agreement_id=agreement.id,
                               recipient_id=recipient.id, purpose=purpose, category=category,
-                              state=C.REQUESTED.value, valid_from=today,
+                              state=C.REQUESTED.value,
+                              valid_from=max(today, agreement.start_date),
                               valid_through=valid_through, form_id=form.id,
                               given_by_user_id=user.id, given_as=acted_as,
                               granted_at=now if decision == "grant" else None)

@@ -142,3 +142,58 @@ def test_consent_outside_the_agreement_is_refused(client, db, make, world):
         assert r.status_code == 422, (change, r.json)
         assert r.json["error"]["field"] == field
     assert _counts(db) == before
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"start_date": "0001-01-01"}, "start_date"),
+    ({"end_date": "9999-12-31"}, "end_date"),
+    ({"retention_days": 2**63}, "retention_days"),
+    ({"renewal_notice_days": 10**9}, "renewal_notice_days"),
+    ({"title": "Invoice \u202egnp.exe"}, "title"),
+    ({"population": {"grades": ["ZZ"]}}, "population.grades[0]"),
+    ({"scope_description": "x" * 6000}, "scope_description"),
+])
+def test_out_of_range_values_are_refused_without_echoing_them(client, db, world, change,
+                                                               field):
+    _, legal = world
+    before = _counts(db)
+    r = client.post("/api/v1/agreements", json={**agreement_payload(), **change}, headers=legal)
+    assert (r.status_code, r.json["error"]["field"]) == (422, field), r.json
+    assert len(r.json["error"]["message"]) < 400
+    assert _counts(db) == before
+
+
+def test_huge_ids_and_nesting_are_client_errors(client, world):
+    _, legal = world
+    for path in ("/api/v1/agreements/99999999999999999999999", "/api/v1/students/2147483648"):
+        assert client.get(path, headers=legal).status_code == 404
+    r = client.post("/api/v1/agreements", data="[" * 100000, headers=legal,
+                    content_type="application/json")
+    assert (r.status_code, r.json["error"]["field"]) == (400, "body")
+
+
+def test_incomplete_checklist_names_the_fields(client, db, world):
+    _, legal = world
+    aid = client.post("/api/v1/agreements", json=agreement_payload(), headers=legal).json[
+        "data"]["id"]
+    r = client.patch(f"/api/v1/agreements/{aid}", headers=legal,
+                     json={"use_limitation": "", "no_reidentification": False})
+    assert r.status_code == 200
+    r = client.post(f"/api/v1/agreements/{aid}/events/submit", json={}, headers=legal)
+    assert r.status_code == 422
+    assert r.json["error"]["field"] == "use_limitation"
+    assert r.json["error"]["details"]["fields"] == ["use_limitation", "no_reidentification"]
+    assert "use limitation" in r.json["error"]["message"]
+    assert "no re-identification" in r.json["error"]["message"]
+    db.session.expire_all()
+    assert db.session.get(Agreement, aid).state == "draft"
+
+
+def test_decision_times_outside_supported_years_are_refused(client, make, world):
+    p, _ = world
+    enforcer = bearer(make.client_token(p.partner))
+    for at in ("9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00"):
+        r = client.post("/api/v1/decisions", headers=enforcer, json={
+            "recipient": "promise", "student": "S-1001", "category": "attendance",
+            "purpose": "academic_support", "at": at})
+        assert (r.status_code, r.json["error"]["field"]) == (422, "at")

@@ -63,10 +63,11 @@ def test_roles_cannot_do_what_is_not_theirs(client, db, make):
     outsider = make.user("staff", org=p.other_partner)
     assert client.get(f"/api/v1/agreements/{aid}",
                       headers=bearer(make.user_token(outsider))).status_code == 404
-    # A signatory cannot sign before the agreement is out for signature.
+    # A partner does not see the district's draft at all, so cannot sign it.
     r = client.post(f"/api/v1/agreements/{aid}/signatures", headers=p_sig, json={
         "name": "Pat", "title": "Director", "document_sha256": "0" * 64})
-    assert r.status_code == 409
+    assert r.status_code == 404
+    assert client.get(f"/api/v1/agreements/{aid}", headers=p_sig).status_code == 404
     assert _snapshot(db) == before
 
 

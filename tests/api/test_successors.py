@@ -184,3 +184,36 @@ def test_audit_entries_carry_the_revision_hash(client, db, make):
                                           "execute", "activate"}
     assert all(e.revision_hash == agreement.content_hash() for e in entries
                if e.event in ("submit", "approve", "send_for_signature"))
+
+
+def test_termination_after_the_end_date_is_refused(client, db, make):
+    p = make_partnership(make)
+    aid = active_agreement(client, make, p)
+    end = db.session.get(Agreement, aid).end_date
+    r = client.post(f"/api/v1/agreements/{aid}/events/terminate", headers=bearer(
+        make.user_token(p.legal)), json={"reason": "x",
+                                         "effective_on": (end + timedelta(days=1)).isoformat()})
+    assert (r.status_code, r.json["error"]["field"]) == (422, "effective_on")
+
+
+def test_signing_with_a_stale_version_is_refused(client, db, make):
+    from tests.api.helpers import agreement_payload
+
+    p = make_partnership(make)
+    legal = bearer(make.user_token(p.legal))
+    aid = client.post("/api/v1/agreements", json=agreement_payload(), headers=legal).json[
+        "data"]["id"]
+    client.post(f"/api/v1/agreements/{aid}/events/submit", json={}, headers=legal)
+    client.post(f"/api/v1/agreements/{aid}/events/approve", json={},
+                headers=bearer(make.user_token(p.reviewer)))
+    sent = client.post(f"/api/v1/agreements/{aid}/events/send_for_signature", json={},
+                       headers=legal).json["data"]
+    body = {"name": "Dana", "title": "Superintendent",
+            "document_sha256": sent["signing_document_sha256"]}
+    d_sig = bearer(make.user_token(p.district_signatory))
+    r = client.post(f"/api/v1/agreements/{aid}/signatures", json=body,
+                    headers={**d_sig, "If-Match": '"1"'})
+    assert r.status_code == 409 and r.json["error"]["field"] == "version"
+    r = client.post(f"/api/v1/agreements/{aid}/signatures",
+                    json={**body, "version": sent["version"]}, headers=d_sig)
+    assert r.status_code == 200, r.json

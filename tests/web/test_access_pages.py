@@ -64,15 +64,17 @@ def test_family_and_anonymous_users_do_not_reach_staff_pages(make, login, client
 
 def test_agreement_of_other_partners_is_404(make, login):
     p = make_partnership(make)
-    agreement = make.agreement(p.district, [p.partner], created_by=p.legal)
+    agreement = make.agreement(p.district, [p.partner], created_by=p.legal, state="in_review")
     outsider = make.user("signatory", org=p.other_partner)
     c = login(outsider)
     assert c.get(f"/agreements/{agreement.id}").status_code == 404
     assert c.get(f"/agreements/{agreement.id}/document.pdf").status_code == 404
     assert c.get(f"/agreements/{agreement.id}/sign").status_code == 404
     assert str(agreement.title) not in c.get("/agreements/").get_data(as_text=True)
-    # The partner named in it does see it.
+    # The partner named in it does see it, once it has left the district's drafts.
     assert login(p.partner_signatory).get(f"/agreements/{agreement.id}").status_code == 200
+    draft = make.agreement(p.district, [p.partner], created_by=p.legal, title="Internal draft")
+    assert login(p.partner_signatory).get(f"/agreements/{draft.id}").status_code == 404
 
 
 def test_post_without_csrf_token_is_refused(app_config, request):

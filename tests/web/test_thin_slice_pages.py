@@ -47,7 +47,7 @@ def test_agreement_to_consent_through_the_pages(db, make, login):
 
     r = legal.get(f"/agreements/{aid}")
     assert r.status_code == 200
-    assert actions_on(r.get_data(as_text=True)) == {"submit", "withdraw"}
+    assert actions_on(r.get_data(as_text=True)) == {"submit", "withdraw", "comment"}
 
     r = legal.post(f"/agreements/{aid}/events/submit", data={"version": a.version_id})
     assert r.status_code == 302, r.get_data(as_text=True)
@@ -56,7 +56,7 @@ def test_agreement_to_consent_through_the_pages(db, make, login):
 
     reviewer = login(p.reviewer)
     r = reviewer.get(f"/agreements/{aid}")
-    assert actions_on(r.get_data(as_text=True)) == {"approve", "request_changes"}
+    assert actions_on(r.get_data(as_text=True)) == {"approve", "request_changes", "comment"}
     r = reviewer.post(f"/agreements/{aid}/events/approve",
                       data={"version": a.version_id, "comment": "Looks right."})
     assert r.status_code == 302, r.get_data(as_text=True)
@@ -177,8 +177,9 @@ def test_detail_buttons_match_the_users_allowed_actions(db, make, login):
     page = legal.get(f"/agreements/{aid}").get_data(as_text=True)
     from consent.api.agreements import actions_for
 
-    assert actions_on(page) == set(actions_for(a, actor_for(p.legal))) == {"submit", "withdraw"}
+    assert actions_on(page) == set(actions_for(a, actor_for(p.legal))) == {"submit", "withdraw",
+                                                                        "comment"}
     assert "Approve" not in page
-    # The reviewer may not act on a draft at all.
+    # On a draft the reviewer may only comment.
     page = login(p.reviewer).get(f"/agreements/{aid}").get_data(as_text=True)
-    assert actions_on(page) == set()
+    assert actions_on(page) == {"comment"}

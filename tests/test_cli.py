@@ -1,0 +1,49 @@
+"""Administration commands: people, organizations and enforcer tokens."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import sqlalchemy as sa
+
+from consent.models import AuditEntry, User
+
+
+def test_create_org_user_and_client_token(app, db, runner, client):
+    result = runner.invoke(args=["orgs", "create", "promise", "--name", "Promise Neighborhood",
+                                 "--kind", "nonprofit"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(args=["users", "create", "Director@Promise.example", "--name",
+                                 "Pat Director", "--role", "signatory", "--role", "staff",
+                                 "--org", "promise", "--password", "a long enough secret"])
+    assert result.exit_code == 0, result.output
+    user = db.session.scalar(sa.select(User).where(User.email == "director@promise.example"))
+    assert user.role_names == {"signatory", "staff"}
+    assert user.check_password("a long enough secret")
+
+    result = runner.invoke(args=["clients", "create", "promise", "--name", "nightly export"])
+    assert result.exit_code == 0, result.output
+    token = result.output.strip().splitlines()[-1]
+    r = client.get("/api/v1/rules/bundle", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200
+    assert r.json["bundle"]["recipient"] == "promise"
+    events = set(db.session.scalars(sa.select(AuditEntry.event)))
+    assert {"organization_created", "user_created", "api_client_created"} <= events
+
+    again = runner.invoke(args=["orgs", "create", "promise", "--name", "x", "--kind",
+                                "nonprofit"])
+    assert again.exit_code != 0 and "already exists" in again.output
+    missing = runner.invoke(args=["clients", "create", "nowhere", "--name", "x"])
+    assert missing.exit_code != 0 and "no organization 'nowhere'" in missing.output
+
+
+def test_missing_secret_key_is_a_plain_message(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACCORDANT_")}
+    env["ACCORDANT_INSTANCE_PATH"] = str(tmp_path)
+    result = subprocess.run([sys.executable, "-m", "consent.cli", "audit", "verify"],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 2
+    assert "ACCORDANT_SECRET_KEY is not set" in result.stderr
+    assert "Traceback" not in result.stderr
