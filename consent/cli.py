@@ -19,16 +19,14 @@ from consent.models import (
     new_token,
 )
 from consent.services import audit
-from consent.services.actors import Actor
+from consent.services.actors import COMMAND_LINE
 
 audit_cli = AppGroup("audit", help="Check the audit trail.")
 users_cli = AppGroup("users", help="Manage people who sign in.")
 orgs_cli = AppGroup("orgs", help="Manage organizations.")
 clients_cli = AppGroup("clients", help="Issue API tokens for enforcers.")
-CLI_ACTOR = Actor(None, "command line", frozenset({"admin"}), None, "cli")
 orgs_cli = AppGroup("orgs", help="Manage organizations.")
 clients_cli = AppGroup("clients", help="Issue API tokens for enforcers.")
-CLI_ACTOR = Actor(None, "command line", frozenset({"admin"}), None, "cli")
 
 
 @audit_cli.command("verify")
@@ -64,7 +62,7 @@ def create_user(email, name, roles, org_slug, title, password):
     user.roles = [_role(r) for r in roles]
     db.session.add(user)
     db.session.flush()
-    audit.record("user_created", "user", user.id, CLI_ACTOR, data={"roles": sorted(roles)})
+    audit.record("user_created", "user", user.id, COMMAND_LINE, data={"roles": sorted(roles)})
     db.session.commit()
     click.echo(f"created user {user.id} {email} ({', '.join(roles)})")
 
@@ -80,7 +78,7 @@ def create_org(slug, name, kind):
     org = Organization(slug=slug, name=name, kind=kind)
     db.session.add(org)
     db.session.flush()
-    audit.record("organization_created", "organization", org.id, CLI_ACTOR)
+    audit.record("organization_created", "organization", org.id, COMMAND_LINE)
     db.session.commit()
     click.echo(f"created organization {org.id} {slug}")
 
@@ -95,7 +93,7 @@ def create_client(org_slug, name):
     row = ApiToken(name=name, token_hash=hash_token(token), organization_id=org.id)
     db.session.add(row)
     db.session.flush()
-    audit.record("api_client_created", "organization", org.id, CLI_ACTOR,
+    audit.record("api_client_created", "organization", org.id, COMMAND_LINE,
                  data={"token_id": row.id, "name": name})
     db.session.commit()
     click.echo(token)

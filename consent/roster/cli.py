@@ -15,6 +15,8 @@ from flask.cli import AppGroup
 from consent.extensions import db
 from consent.roster.importer import import_roster
 from consent.roster.oneroster import RosterError, RosterIssue, parse_files, read_source
+from consent.services import audit
+from consent.services.actors import COMMAND_LINE
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +47,9 @@ def import_command(file: Path) -> None:
         _fail(roster.errors)
     try:
         report = import_roster(roster, session=db.session)
+        audit.record("roster_imported", "roster", None, COMMAND_LINE,
+                     data={"file": file.name, **{kind: vars(c) for kind, c in
+                                                 report.counts.items()}})
         db.session.commit()
     except RosterError as exc:
         db.session.rollback()

@@ -579,6 +579,9 @@ class _Parser:
             if status == "tobedeleted":
                 continue
             ok, birth_date = self._date(DEMOGRAPHICS, row, "birthDate", rec["birthDate"])
+            if ok and birth_date and birth_date > date.today():
+                self.error(DEMOGRAPHICS, row, "birthDate", f"{birth_date} is in the future")
+                ok = False
             if not users_ok or sourced_id in self.deleted_users:
                 continue
             if sourced_id not in self.user_roles:

@@ -48,3 +48,5 @@ def client_actor(token_id: int, organization_id: int) -> Actor:
 
 
 SYSTEM = Actor(None, "system", frozenset({"system"}), None, "scheduler")
+# Whoever runs administration commands on the server acts with full rights.
+COMMAND_LINE = Actor(None, "command line", frozenset({"admin"}), None, "cli")

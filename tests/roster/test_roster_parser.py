@@ -120,6 +120,15 @@ def test_an_impossible_date_is_refused_with_row_and_column(tmp_path, value):
         f"demographics.csv row 3, column birthDate: {value} is not a real date")
 
 
+def test_a_birth_date_in_the_future_is_refused(tmp_path):
+    demographics = base_demographics()
+    demographics[1]["birthDate"] = "2099-01-01"
+    roster = parse_roster(write(tmp_path, demographics=demographics))
+
+    assert issues(roster) == [("demographics.csv", 3, "birthDate")]
+    assert "in the future" in roster.errors[0].reason
+
+
 @pytest.mark.parametrize("value", ["20270203", "2027-2-3", "03/02/2027", "2027-02-03T00:00:00",
                                    "2027-W05-3", "２０２７-０２-０３"])
 def test_dates_must_be_written_yyyy_mm_dd(tmp_path, value):
