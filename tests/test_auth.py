@@ -121,3 +121,17 @@ def test_secret_key_is_required_outside_development(monkeypatch, tmp_path):
         create_app({"INSTANCE_PATH": str(tmp_path)})
     app = create_app({"INSTANCE_PATH": str(tmp_path), "DEVELOPMENT_MODE": True})
     assert app.config["SECRET_KEY"]
+
+
+def test_password_form_errors_are_422_and_change_nothing(app, db, make):
+    user = make.user("guardian")
+    browser = app.test_client()
+    _sign_in(browser, user)
+    for data in ({"current_password": "wrong", "new_password": "a much longer new secret",
+                  "confirm": "a much longer new secret"},
+                 {"current_password": PASSWORD, "new_password": "short", "confirm": "short"},
+                 {"current_password": PASSWORD, "new_password": "a much longer new secret",
+                  "confirm": "something else entirely"}):
+        assert browser.post("/auth/password", data=data).status_code == 422
+    db.session.expire_all()
+    assert db.session.get(User, user.id).check_password(PASSWORD)

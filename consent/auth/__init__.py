@@ -83,7 +83,8 @@ def change_password():
             login_user(user)  # keep this browser signed in under the new token
             flash("Your password was changed and your other sessions were ended.", "success")
             return redirect(url_for("web.home"))
-    return render_template("auth/password.html", form=form)
+    status = 422 if form.errors or form.current_password.errors else 200
+    return render_template("auth/password.html", form=form), status
 
 
 def init_app(app: Flask) -> None:
