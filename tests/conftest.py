@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from consent import create_app
 from consent.config import normalise_db_url
 from consent.extensions import db as _db
-from tests.factories import Factory
+from tests.factories import DISTRICT_ZONE, Factory
 
 PASSWORD = "correct horse battery staple"
 
@@ -64,7 +64,7 @@ def test_config(database_url, pg_schema, instance_path, **extra):
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(pg_schema),
         "INSTANCE_PATH": str(instance_path),
-        "DISTRICT_TIMEZONE": "America/Los_Angeles",
+        "DISTRICT_TIMEZONE": DISTRICT_ZONE,
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": 1,  # nothing listens: a test that sends mail starts its own server
     }

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
-from datetime import date, timedelta
+import os
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -21,6 +23,16 @@ from consent.models import (
     hash_token,
     new_token,
 )
+
+# The zone tests run in; set ACCORDANT_TEST_ZONE to try date boundaries elsewhere.
+DISTRICT_ZONE = os.environ.get("ACCORDANT_TEST_ZONE", "America/Los_Angeles")
+
+
+def district_today() -> date:
+    """Today in the district: agreement dates are local dates, and near midnight UTC
+    the machine's date is already tomorrow."""
+    return datetime.now(ZoneInfo(DISTRICT_ZONE)).date()
+
 
 DEFAULT_CATEGORIES = {
     "demographics": ["student_id", "birth_date", "gender", "ethnicity", "home_language"],
@@ -74,7 +86,7 @@ class Factory:
         n = next(self._n)
         return self._save(Student(
             sourced_id=sourced_id or f"stu-{n}", given_name=given, family_name=family,
-            birth_date=birth_date or (date.today() - timedelta(days=365 * 14)), grade=grade,
+            birth_date=birth_date or (district_today() - timedelta(days=365 * 14)), grade=grade,
             school_id=school.id if school else None))
 
     def guardian(self, user=None, given="Maria", family="Lopez", email=None):
@@ -91,7 +103,7 @@ class Factory:
     def agreement(self, source, recipients, *, basis="consent", state="draft", created_by=None,
                   purposes=("academic_support",), categories=("attendance", "quarterly_grades"),
                   start=None, end=None, population=None, executed_at=None, **fields):
-        start = start or date.today()
+        start = start or district_today()
         end = end or (start + timedelta(days=365))
         agreement = Agreement(
             title=fields.pop("title", "Data-sharing agreement"), state=state,

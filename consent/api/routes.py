@@ -1,3 +1,3 @@
 """Imports every API module so their views attach to the blueprint."""
 
-from consent.api import agreements, families, meta, rules  # noqa: F401
+from consent.api import agreements, disclosures, families, meta, rules  # noqa: F401

@@ -13,6 +13,7 @@ from consent.models.agreements import (
 )
 from consent.models.audit import AuditEntry, OutboxMessage, RulesChange
 from consent.models.consents import Consent, ConsentEvent, ConsentForm
+from consent.models.disclosures import Disclosure, DisclosureReport
 from consent.models.organizations import DataCategory, Organization, OrgKind
 from consent.models.students import Guardian, Student, StudentGuardian
 from consent.models.users import ApiToken, Role, RoleName, User, hash_token, new_token
@@ -27,6 +28,8 @@ __all__ = [
     "ConsentEvent",
     "ConsentForm",
     "DataCategory",
+    "Disclosure",
+    "DisclosureReport",
     "Guardian",
     "LegalBasis",
     "OrgKind",
@@ -50,8 +53,9 @@ def _refuse_change(_mapper, _connection, target):
     raise RuntimeError(f"{type(target).__name__} rows are append-only")
 
 
-# The ledger and the audit log are append-only at the ORM level; the hash chain
-# detects anything that goes around the ORM.
-for _cls in (AuditEntry, ConsentEvent):
+# The ledger, the audit log and the disclosure log are append-only at the ORM
+# level; the audit hash chain detects edits to the audit log that go around the
+# ORM (each disclosure report is noted in it, with its record count).
+for _cls in (AuditEntry, ConsentEvent, Disclosure, DisclosureReport):
     sa_event.listen(_cls, "before_update", _refuse_change)
     sa_event.listen(_cls, "before_delete", _refuse_change)

@@ -17,7 +17,7 @@ from consent.auth.access import roles_accepted
 from consent.auth.permissions import consent_authority, family_student, family_students
 from consent.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from consent.extensions import db
-from consent.models import Consent, ConsentEvent, DataCategory, Student, User
+from consent.models import Consent, ConsentEvent, DataCategory, Disclosure, Student, User
 from consent.services import consents as service
 from consent.services.actors import actor_for
 from consent.timeutil import local_date, utcnow
@@ -110,11 +110,14 @@ def _render_student(student: Student, status: int = 200, posted: tuple[str, obje
         sa.select(ConsentEvent, Consent).join(Consent, ConsentEvent.consent_id == Consent.id)
         .where(Consent.student_id == student.id)
         .order_by(ConsentEvent.at.desc(), ConsentEvent.id.desc())).all()
+    disclosures = db.session.scalars(
+        sa.select(Disclosure).where(Disclosure.student_id == student.id)
+        .order_by(Disclosure.released_at.desc(), Disclosure.id.desc())).all()
     return render_template(
         "family/student.html", student=student, options=options, consents=consents,
-        revoke_forms=revoke_forms, history=history, category_names=_category_names(),
-        purpose_label=_purpose_label, may_act=allowed, acting_as=acting_as,
-        authority_reason=reason), status
+        revoke_forms=revoke_forms, history=history, disclosures=disclosures,
+        category_names=_category_names(), purpose_label=_purpose_label, may_act=allowed,
+        acting_as=acting_as, authority_reason=reason), status
 
 
 @bp.get("/")

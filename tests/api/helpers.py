@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
+
+from tests.factories import district_today
 
 
 @dataclass
@@ -38,7 +40,7 @@ def make_partnership(make) -> Partnership:
                       name="Pat Director", title="Executive Director")
     g_user = make.user("guardian", email="maria@family.example", name="Maria O'Brien")
     student = make.student("Ana", "O'Brien", school=school, grade="10", sourced_id="S-1001",
-                           birth_date=date.today() - timedelta(days=365 * 15))
+                           birth_date=district_today() - timedelta(days=365 * 15))
     other_student = make.student("Ben", "Nguyễn", school=school, grade="10",
                                  sourced_id="S-1002")
     guardian = make.guardian(g_user, given="Maria", family="O'Brien")
@@ -52,7 +54,7 @@ def bearer(token: str) -> dict:
 
 
 def agreement_payload(**overrides) -> dict:
-    today = date.today()
+    today = district_today()
     payload = {
         "title": "Promise Neighborhood data-sharing MOU",
         "legal_basis": "consent",

@@ -13,6 +13,7 @@ from consent.services import agreements as service
 from consent.timeutil import end_of_day, start_of_day
 from tests.api.helpers import bearer, make_partnership
 from tests.api.test_roles import active_agreement
+from tests.factories import district_today
 
 
 def _run_to_active(client, make, p, aid):
@@ -116,7 +117,7 @@ def test_termination_takes_effect_on_its_date(client, db, make):
     aid = active_agreement(client, make, p)
     _grant(client, make, p, aid, ["attendance"])
     legal = bearer(make.user_token(p.legal))
-    effective = date.today() + timedelta(days=10)
+    effective = district_today() + timedelta(days=10)
     r = client.post(f"/api/v1/agreements/{aid}/events/terminate", headers=legal,
                     json={"reason": "Program ended", "effective_on": effective.isoformat()})
     assert r.status_code == 200, r.json
@@ -148,7 +149,7 @@ def test_terminate_without_reason_or_in_the_past_is_refused(client, db, make):
                     headers=legal)
     assert (r.status_code, r.json["error"]["field"]) == (422, "reason")
     r = client.post(f"/api/v1/agreements/{aid}/events/terminate", headers=legal, json={
-        "reason": "x", "effective_on": (date.today() - timedelta(days=1)).isoformat()})
+        "reason": "x", "effective_on": (district_today() - timedelta(days=1)).isoformat()})
     assert (r.status_code, r.json["error"]["field"]) == (422, "effective_on")
     db.session.expire_all()
     assert db.session.get(Agreement, aid).ended_on is None

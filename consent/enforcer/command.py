@@ -1,0 +1,128 @@
+"""`accordant enforce`: filter a district extract by the partner's signed rules bundle.
+
+Exit status: 0 done; 1 the server could not be reached or refused a request (the
+message says whether the output was written); 2 the rules bundle was refused (stale
+or altered: nothing written); 3 the extract is not well-formed CSV (nothing written).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from consent.enforcer import client
+from consent.enforcer.errors import EnforcerError
+from consent.enforcer.extract import read_extract, write_extract
+from consent.enforcer.filtering import disclosure_records, filter_extract
+from consent.enforcer.verify import parse_time, verify_bundle
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def idempotency_key(bundle: dict, purpose: str, released_at: datetime, output: Path) -> str:
+    """The same release (bundle, purpose, instant and output bytes) gets the same key,
+    so running the same report again stores nothing new."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([bundle["recipient"], bundle["version"], purpose,
+                              _iso(released_at)]).encode())
+    digest.update(output.read_bytes())
+    return f"enforce-{digest.hexdigest()[:40]}"
+
+
+def _fail(exc: EnforcerError, note: str = "") -> None:
+    click.echo(f"error: {exc}{note}", err=True)
+    sys.exit(exc.exit_code)
+
+
+@click.command("enforce")
+@click.option("--server", required=True, metavar="URL",
+              help="The district's Accordant server, e.g. https://accordant.example.org")
+@click.option("--token", required=True, envvar="ACCORDANT_ENFORCER_TOKEN", metavar="TOKEN",
+              help="Your organization's API client token (or set ACCORDANT_ENFORCER_TOKEN).")
+@click.option("--recipient", metavar="SLUG",
+              help="Your organization's slug; default: the token's organization.")
+@click.option("--purpose", required=True, help="The purpose of this export, e.g. "
+              "academic_support.")
+@click.option("--input", "input_path", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="The district's CSV extract (UTF-8, with or without BOM).")
+@click.option("--output", "output_path", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the filtered CSV (written atomically).")
+@click.option("--student-column", default="student_id", show_default=True,
+              help="The extract column holding the district student identifier.")
+@click.option("--report/--no-report", default=True, show_default=True,
+              help="Report the disclosure back to the district's log.")
+@click.option("--now", "now_text", metavar="ISO",
+              help="Filter as of this instant (ISO 8601 with offset); default: now.")
+@click.option("--jwks", "jwks_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="A pinned key set (JSON) instead of fetching /.well-known/jwks.json.")
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds per HTTP request.")
+def enforce_command(server, token, recipient, purpose, input_path, output_path, student_column,
+                    report, now_text, jwks_path, timeout):
+    """Keep only the rows and columns the signed rules bundle permits, then report them.
+
+    Exit status 2: the bundle is stale or altered (nothing written); 3: the extract is
+    malformed (nothing written); 1: the server failed.
+    """
+    if input_path.resolve() == output_path.resolve():
+        raise click.UsageError("--output must not be the --input file")
+    try:
+        now = parse_time(now_text) if now_text else datetime.now(UTC)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--now") from None
+    try:
+        answer = client.fetch_bundle(server, token, recipient, timeout=timeout)
+        jwks = (json.loads(jwks_path.read_text(encoding="utf-8")) if jwks_path
+                else client.fetch_jwks(server, timeout=timeout))
+        bundle = verify_bundle(answer, jwks, now, recipient)
+        columns, rows = read_extract(input_path, student_column)
+        kept_rows, kept_columns, permissions = filter_extract(
+            bundle, rows, purpose, now, student_column=student_column, columns=columns)
+    except EnforcerError as exc:
+        _fail(exc, "; nothing was written")
+    except (OSError, ValueError) as exc:  # an unreadable or malformed --jwks file
+        click.echo(f"error: cannot use the key set {jwks_path}: {exc}", err=True)
+        sys.exit(1)
+    try:
+        write_extract(output_path, kept_columns, kept_rows)
+    except OSError as exc:
+        click.echo(f"error: cannot write {output_path}: {exc.strerror}", err=True)
+        sys.exit(1)
+    students_in = {(r.get(student_column) or "").strip() for r in rows}
+    click.echo(f"rules bundle {bundle['recipient']} v{bundle['version']} verified "
+               f"(issued {bundle['issued_at']}, usable until {bundle['not_after']})")
+    click.echo(f"read {len(rows)} rows ({len(students_in)} students, {len(columns)} columns) "
+               f"from {input_path}")
+    click.echo(f"kept {len(kept_rows)} rows ({len(permissions)} students, "
+               f"{len(kept_columns)} columns); dropped {len(rows) - len(kept_rows)} rows "
+               f"without a grant in force for {purpose}")
+    click.echo(f"wrote {output_path}")
+    if not report:
+        click.echo("not reported (--no-report)")
+        return
+    records = disclosure_records(kept_rows, kept_columns, permissions,
+                                 student_column=student_column)
+    if not records:
+        click.echo("nothing released, so nothing to report")
+        return
+    body = {"idempotency_key": idempotency_key(bundle, purpose, now, output_path),
+            "bundle_version": bundle["version"], "released_at": _iso(now),
+            "purpose": purpose, "records": records}
+    try:
+        status, answer = client.report_disclosures(server, token, body, timeout=timeout)
+    except EnforcerError as exc:
+        _fail(exc, f"; {output_path} WAS written but the disclosure is not in the "
+                   f"district's log: run the same command again with --now {_iso(now)} "
+                   f"to report it")
+    stored = answer.get("data", {})
+    what = "reported" if status == 201 else "already in the district's log:"
+    click.echo(f"{what} {len(stored.get('records', records))} disclosure records "
+               f"(report {stored.get('id')}, key {body['idempotency_key']})")

@@ -1,0 +1,168 @@
+"""`accordant enforce` against the app served over real HTTP, end to end."""
+
+from __future__ import annotations
+
+import base64
+import copy
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from consent.enforcer import client as enforcer_client
+from consent.enforcer.command import enforce_command
+from consent.models import Disclosure, DisclosureReport
+from consent.timeutil import iso
+from tests.api.helpers import bearer
+from tests.enforcer.helpers import (
+    PURPOSE,
+    expected_release,
+    now_utc,
+    read_csv,
+    write_extract_file,
+)
+
+
+def _args(server, scenario, tmp_path, *extra):
+    source = write_extract_file(tmp_path / "extract.csv")
+    return ["--server", server, "--token", scenario.token, "--recipient", "promise",
+            "--purpose", PURPOSE, "--input", str(source),
+            "--output", str(tmp_path / "filtered.csv"), *extra]
+
+
+def _enforce(*args):
+    return CliRunner().invoke(enforce_command, list(args), catch_exceptions=False)
+
+
+def _counts(db):
+    db.session.expire_all()
+    return (db.session.scalar(sa.select(sa.func.count(DisclosureReport.id))),
+            db.session.scalar(sa.select(sa.func.count(Disclosure.id))))
+
+
+def test_enforce_writes_exactly_the_permitted_release_and_reports_it(
+        runner, client, db, make, login, scenario, live_server, tmp_path):
+    # Through the `accordant` command group, as an operator would run it.
+    result = runner.invoke(args=["enforce", *_args(live_server, scenario, tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "kept 3 rows (2 students, 6 columns); dropped 2 rows" in result.output
+    assert "reported 2 disclosure records" in result.output
+
+    columns, rows, _ = expected_release(client, scenario.token)
+    assert read_csv(tmp_path / "filtered.csv") == [columns, *rows]
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+    # Stored once per released student, with the server's own reading of the rules.
+    db.session.expire_all()
+    stored = {d.student.sourced_id: d for d in db.session.scalars(sa.select(Disclosure))}
+    assert set(stored) == {"S-1001", "S-1003"}
+    ana = stored["S-1001"]
+    assert (ana.categories, ana.row_count, ana.basis, ana.exception, ana.agreement_id) == (
+        ["attendance", "quarterly_grades"], 2, "consent", False, scenario.agreement)
+    assert sorted(ana.consent_ids) == sorted([scenario.consents[("S-1001", "attendance")],
+                                              scenario.consents[("S-1001", "quarterly_grades")]])
+
+    # Ana's guardian sees it through the API and on the family page ...
+    p = scenario.p
+    family = bearer(make.user_token(p.guardian_user))
+    seen = client.get(f"/api/v1/students/{p.student.id}/disclosures", headers=family).json
+    assert [(d["recipient_name"], [c["code"] for c in d["categories"]], d["under_consent"])
+            for d in seen["data"]] == [("Northside Promise Neighborhood",
+                                        ["attendance", "quarterly_grades"], True)]
+    assert "reported_by_token" not in seen["data"][0]
+    page = login(p.guardian_user).get(f"/family/students/{p.student.id}")
+    section = page.get_data(as_text=True).split('id="received-heading"')[1].split(
+        'id="history-heading"')[0]
+    assert "Northside Promise Neighborhood" in section
+    assert "Attendance, Quarterly Grades" in section
+    assert "Academic support" in section
+    assert "With your family's consent" in section
+    assert "<time datetime=" in section
+
+    # ... another family does not: not through the API, not on the page.
+    other = bearer(make.user_token(scenario.cy_guardian_user))
+    r = client.get(f"/api/v1/students/{p.student.id}/disclosures", headers=other)
+    assert r.status_code == 404
+    assert "Northside" not in r.get_data(as_text=True)
+    assert login(scenario.cy_guardian_user).get(
+        f"/family/students/{p.student.id}").status_code == 404
+    own = client.get(f"/api/v1/students/{scenario.cy.id}/disclosures", headers=other).json
+    assert [d["student"] for d in own["data"]] == ["S-1003"]
+
+
+def test_running_the_same_release_again_stores_nothing_new(db, scenario, live_server,
+                                                           tmp_path):
+    at = iso(now_utc())
+    first = _enforce(*_args(live_server, scenario, tmp_path, "--now", at))
+    assert first.exit_code == 0, first.output
+    counts = _counts(db)
+    assert counts == (1, 2)
+    again = _enforce(*_args(live_server, scenario, tmp_path, "--now", at))
+    assert again.exit_code == 0, again.output
+    assert "already in the district's log" in again.output
+    assert _counts(db) == counts
+
+
+def test_no_report_writes_the_file_and_stores_nothing(db, scenario, live_server, tmp_path):
+    result = _enforce(*_args(live_server, scenario, tmp_path, "--no-report"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "filtered.csv").exists()
+    assert _counts(db) == (0, 0)
+
+
+def _flip_signature_byte(answer: dict) -> dict:
+    header, empty, signature = answer["signature"].split(".")
+    raw = bytearray(base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)))
+    raw[10] ^= 0x01
+    changed = base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
+    return {**answer, "signature": f"{header}.{empty}.{changed}"}
+
+
+def _widen_a_grant(answer: dict) -> dict:
+    answer = copy.deepcopy(answer)
+    grant = next(g for g in answer["bundle"]["grants"] if g["students"] == ["S-1003"])
+    grant["students"].append("S-1002")  # Ben never consented
+    return answer
+
+
+@pytest.mark.parametrize("tamper", [_flip_signature_byte, _widen_a_grant])
+def test_tampered_bundle_is_refused_and_nothing_is_written(db, scenario, live_server, tmp_path,
+                                                           monkeypatch, tamper):
+    real = enforcer_client.fetch_bundle
+    monkeypatch.setattr(enforcer_client, "fetch_bundle",
+                        lambda *a, **k: tamper(real(*a, **k)))
+    result = _enforce(*_args(live_server, scenario, tmp_path))
+    assert result.exit_code == 2, result.output
+    assert "signature does not verify" in result.output
+    assert "nothing was written" in result.output
+    assert not (tmp_path / "filtered.csv").exists()
+    assert _counts(db) == (0, 0)
+
+
+def test_stale_bundle_is_refused_and_nothing_is_written(db, scenario, live_server, tmp_path):
+    later = iso(now_utc() + timedelta(hours=2))  # the bundle lives an hour
+    result = _enforce(*_args(live_server, scenario, tmp_path, "--now", later))
+    assert result.exit_code == 2, result.output
+    assert "stale" in result.output
+    assert not (tmp_path / "filtered.csv").exists()
+    assert _counts(db) == (0, 0)
+
+
+def test_bundle_of_another_recipient_is_refused(scenario, live_server, tmp_path, make):
+    args = _args(live_server, scenario, tmp_path)
+    args[args.index("--recipient") + 1] = "afterschool"
+    result = _enforce(*args)
+    assert result.exit_code == 1, result.output  # the server refuses to hand it out
+    assert "403" in result.output
+    assert not (tmp_path / "filtered.csv").exists()
+
+
+def test_malformed_extract_is_refused_with_its_place(db, scenario, live_server, tmp_path):
+    args = _args(live_server, scenario, tmp_path)
+    (tmp_path / "extract.csv").write_bytes(b"student_id,mark\nS-1001,A\nS-1003\n")
+    result = _enforce(*args)
+    assert result.exit_code == 3, result.output
+    assert "row 3, column 2: missing value for 'mark'" in result.output
+    assert not (tmp_path / "filtered.csv").exists()
+    assert _counts(db) == (0, 0)
