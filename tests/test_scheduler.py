@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
+
 from consent.models import Agreement
 from consent.services import agreements
+
+
+@pytest.fixture
+def app_config(app_config):
+    # The instants below are worked out for Los Angeles (UTC-8 in March).
+    app_config["DISTRICT_TIMEZONE"] = "America/Los_Angeles"
+    return app_config
 
 
 def test_executed_agreement_activates_on_its_start_date_and_expires_after_its_end(db, make):
