@@ -12,6 +12,7 @@ from flask import Blueprint, g, jsonify, request
 from consent.access import signing
 from consent.access.bundle import compile_bundle
 from consent.access.decisions import decide_current
+from consent.access.exports import cedar, compile_bundles, export_recipients, fhir, opa
 from consent.api import bp
 from consent.api import schemas as s
 from consent.api.spec import operation, query_param
@@ -118,3 +119,76 @@ def _decide_one(req: dict, prefix: str) -> dict:
 def jwks():
     """The public key that verifies rules bundles."""
     return {"keys": [signing.public_jwk()]}
+
+
+EXPORT_QUERY = [query_param(
+    "recipient", "Organization slug. Without it, district staff get every recipient of an "
+    "executed agreement; clients and partner staff get their own organization")]
+
+
+def _export_response(description: str, media_type: str, schema: dict) -> dict:
+    return {200: {"description": description, "content": {media_type: {"schema": schema}}},
+            304: {"description": "Not modified (If-None-Match matched the ETag)"}}
+
+
+def _export_bundles() -> list[dict]:
+    """The rules bundles an export is compiled from, scoped like the bundle endpoint."""
+    slug = request.args.get("recipient")
+    principal = g.principal
+    if not slug and not principal.is_client and is_district_user(principal.user):
+        recipients = export_recipients()
+    else:
+        recipients = [_recipient_for_request(slug)]
+    return compile_bundles(recipients, utcnow())
+
+
+def _not_modified(etag: str):
+    if request.if_none_match.contains(etag):
+        return "", 304, {"ETag": f'"{etag}"', "Cache-Control": "no-cache"}
+    return None
+
+
+def _json_export(document: dict, mimetype: str = "application/json"):
+    etag = hashlib.sha256(signing.canonical_json(document)).hexdigest()[:32]
+    unchanged = _not_modified(etag)
+    if unchanged:
+        return unchanged
+    response = jsonify(document)
+    response.mimetype = mimetype
+    response.headers["ETag"] = f'"{etag}"'
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@operation(bp, "/exports/opa", "GET", summary="The rules as an Open Policy Agent bundle",
+           tag="exports", roles=RULE_READERS, clients=True, query=EXPORT_QUERY,
+           responses=_export_response(
+               "tar.gz with data.json, policy.rego (package accordant.authz) and .manifest",
+               "application/gzip", {"type": "string", "contentMediaType": "application/gzip"}))
+def export_opa():
+    body, revision = opa.opa_bundle(_export_bundles())
+    unchanged = _not_modified(revision)
+    if unchanged:
+        return unchanged
+    return body, 200, {"Content-Type": "application/gzip", "ETag": f'"{revision}"',
+                       "Cache-Control": "no-cache",
+                       "Content-Disposition": "attachment; filename=accordant-opa-bundle.tar.gz"}
+
+
+@operation(bp, "/exports/cedar", "GET", summary="The rules as Cedar policies and entities",
+           tag="exports", roles=RULE_READERS, clients=True, query=EXPORT_QUERY,
+           responses=_export_response(
+               "{policies, entities, schema}: one permit per grant", "application/json",
+               {"type": "object", "required": ["policies", "entities", "schema"]}))
+def export_cedar():
+    return _json_export(cedar.cedar_export(_export_bundles()))
+
+
+@operation(bp, "/exports/fhir", "GET",
+           summary="Consent-based grants as a FHIR R4 Bundle of Consent resources",
+           tag="exports", roles=RULE_READERS, clients=True, query=EXPORT_QUERY,
+           responses=_export_response(
+               "A Bundle of type collection", "application/fhir+json",
+               {"type": "object", "required": ["resourceType", "type", "entry"]}))
+def export_fhir():
+    return _json_export(fhir.fhir_bundle(_export_bundles()), "application/fhir+json")
