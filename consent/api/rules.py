@@ -11,6 +11,7 @@ from flask import Blueprint, g, jsonify, request
 
 from consent.access import signing
 from consent.access.bundle import compile_bundle
+from consent.access.cache import rules_for
 from consent.access.decisions import decide_current
 from consent.access.exports import cedar, compile_bundles, export_recipients, fhir, opa
 from consent.api import bp
@@ -99,19 +100,26 @@ def decisions():
     payload = json_body({"type": "object"})
     if "requests" in payload:
         payload = check(s.DECISIONS["oneOf"][1], payload)
-        results = [_decide_one(r, f"requests[{i}].") for i, r in enumerate(payload["requests"])]
+        now, rules = utcnow(), {}
+        results = [_decide_one(r, f"requests[{i}].", now, rules)
+                   for i, r in enumerate(payload["requests"])]
         return {"data": results}
-    return {"data": _decide_one(check(s.DECISION_REQUEST, payload), "")}
+    return {"data": _decide_one(check(s.DECISION_REQUEST, payload), "", utcnow(), {})}
 
 
-def _decide_one(req: dict, prefix: str) -> dict:
-    recipient = _recipient_for_request(req["recipient"], prefix + "recipient")
+def _decide_one(req: dict, prefix: str, now, rules: dict) -> dict:
+    """One decision; `rules` memoises each recipient's compiled rules for a batch, so a
+    batch answers from one consistent rules version."""
+    if req["recipient"] not in rules:
+        recipient = _recipient_for_request(req["recipient"], prefix + "recipient")
+        rules[req["recipient"]] = (recipient, rules_for(recipient, now))
+    recipient, compiled = rules[req["recipient"]]
     try:
-        at = parse_instant(req["at"]) if "at" in req else utcnow()
+        at = parse_instant(req["at"]) if "at" in req else now
     except ValueError as exc:
         raise ValidationFailed(str(exc), field=prefix + "at") from None
-    return decide_current(recipient, req["student"], req["category"], req["purpose"],
-                          at).as_dict()
+    return decide_current(recipient, req["student"], req["category"], req["purpose"], at,
+                          compiled).as_dict()
 
 
 @well_known.get("/jwks.json")
