@@ -48,7 +48,16 @@ AGREEMENT_CREATE = {
                  "end_date"],
     "properties": {**AGREEMENT_CONTENT, "template": {"type": "string"},
                    "recipients": {"type": "array", "items": SLUG, "minItems": 1,
-                                  "uniqueItems": True}},
+                                  "uniqueItems": True},
+                   "signing_order": {
+                       "type": "object", "description": "Party slug -> signing group: 1 "
+                       "signs first, equal numbers sign in parallel (default: the district, "
+                       "then every recipient)",
+                       "additionalProperties": {"type": "integer", "minimum": 1, "maximum": 20}},
+                   "reviewers": {
+                       "type": "array", "items": SLUG, "uniqueItems": True,
+                       "description": "Parties whose reviewers must approve (default: the "
+                       "district)"}},
 }
 
 AGREEMENT_UPDATE = {

@@ -108,6 +108,29 @@ CHECKLIST_FIELDS = {
 }
 
 
+def _parties(source: Organization, recipients: list[Organization],
+             data: dict) -> list[AgreementParty]:
+    """Parties with their signing order and review duty.
+
+    By default the district reviews and signs first, then every recipient signs in
+    parallel. `signing_order` maps slugs to groups (1 signs first; equal numbers sign
+    in parallel) and `reviewers` lists the parties whose reviewers must approve.
+    """
+    order = data.get("signing_order") or {}
+    reviewers = set(data.get("reviewers") or [source.slug])
+    slugs = {source.slug} | {r.slug for r in recipients}
+    for slug in sorted(set(order) - slugs):
+        raise ValidationFailed(f"'{slug}' is not a party", field=f"signing_order.{slug}")
+    for i, slug in enumerate(data.get("reviewers") or []):
+        if slug not in slugs:
+            raise ValidationFailed(f"'{slug}' is not a party", field=f"reviewers[{i}]")
+    return [AgreementParty(organization_id=org.id, role=role,
+                           signing_group=order.get(org.slug, default_group),
+                           review_required=org.slug in reviewers)
+            for org, role, default_group in [(source, PartyRole.SOURCE, 1)]
+            + [(r, PartyRole.RECIPIENT, 2) for r in recipients]]
+
+
 def checklist_missing(agreement: Agreement) -> list[str]:
     """The FERPA written-agreement elements this agreement still lacks."""
     missing = []
@@ -155,10 +178,7 @@ def create_draft(data: dict, actor: Actor) -> Agreement:
         raise ValidationFailed("the district cannot be its own recipient", field="recipients")
     agreement = Agreement(template_key=key, source_org_id=source.id, created_by_id=actor.id,
                           state=S.DRAFT.value, revision=1, **values)
-    agreement.parties = [AgreementParty(organization_id=source.id, role=PartyRole.SOURCE,
-                                        signing_group=1, review_required=True)]
-    agreement.parties += [AgreementParty(organization_id=r.id, role=PartyRole.RECIPIENT,
-                                         signing_group=2) for r in recipients]
+    agreement.parties = _parties(source, recipients, data)
     db.session.add(agreement)
     db.session.flush()
     audit.record("create", "agreement", agreement.id, actor, to_state=agreement.state,
@@ -542,7 +562,9 @@ def activate_due(now: datetime) -> int:
     ids = db.session.scalars(sa.select(Agreement.id).where(
         Agreement.state == S.EXECUTED, Agreement.start_date <= today)).all()
     for agreement_id in ids:
-        activate(db.session.get(Agreement, agreement_id), now)
+        agreement = lock(Agreement, agreement_id)
+        if agreement.state == S.EXECUTED:  # another process may have activated it meanwhile
+            activate(agreement, now)
     return len(ids)
 
 

@@ -72,9 +72,10 @@ def verify_chain(batch: int = 5000) -> ChainReport:
     """Walk the whole chain; name the first entry whose link or content does not verify."""
     prev_hash, expected_id, count, after = GENESIS, 1, 0, 0
     while True:
-        rows = db.session.scalars(
-            sa.select(AuditEntry).where(AuditEntry.id > after).order_by(AuditEntry.id).limit(batch)
-        ).all()
+        # Plain rows, not ORM objects: the walk must not touch the caller's session.
+        rows = db.session.execute(
+            sa.select(*AuditEntry.__table__.c).where(AuditEntry.id > after)
+            .order_by(AuditEntry.id).limit(batch)).all()
         if not rows:
             return ChainReport(count, None, None)
         for e in rows:
@@ -85,4 +86,3 @@ def verify_chain(batch: int = 5000) -> ChainReport:
             if _entry_hash(e.prev_hash, _hashed_fields(e)) != e.entry_hash:
                 return ChainReport(count, e.id, f"entry {e.id} was altered")
             prev_hash, expected_id, count, after = e.entry_hash, e.id + 1, count + 1, e.id
-        db.session.expunge_all()

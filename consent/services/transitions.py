@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+import sqlalchemy as sa
+
 from consent.errors import Conflict
 from consent.extensions import db
 from consent.models import Agreement, Consent, Signature
@@ -21,8 +23,20 @@ WORKFLOWS: dict[type, tuple[str, Workflow]] = {
 
 
 def lock(model: type, record_id: int):
-    """Reload a row with `SELECT … FOR UPDATE` (PostgreSQL; SQLite serialises writers)."""
-    return db.session.get(model, record_id, with_for_update=True, populate_existing=True)
+    """Reload a row under a write lock, so checks see what another transaction committed.
+
+    PostgreSQL: `SELECT … FOR UPDATE`. SQLite has no row locks, so a no-op UPDATE takes
+    the database's write lock first. A plain select (not `Session.get`) is used because
+    `get(with_for_update=True)` compares the version with the copy already loaded and
+    raises instead of re-reading.
+    """
+    if db.engine.dialect.name == "sqlite":
+        table = model.__table__
+        db.session.execute(sa.update(table).where(table.c.id == record_id)
+                           .values(id=table.c.id))
+    return db.session.scalars(
+        sa.select(model).where(model.id == record_id).with_for_update()
+        .execution_options(populate_existing=True)).one_or_none()
 
 
 def check_version(record, expected_version: int | None) -> None:

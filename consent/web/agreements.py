@@ -40,9 +40,10 @@ from consent.web.forms import (
     DeclineForm,
     EventForm,
     SignForm,
+    SuccessorForm,
     split_codes,
 )
-from workflows import AGREEMENT_REQUEST_EVENTS, InvalidTransition, TransitionRefused
+from workflows import AGREEMENT, AGREEMENT_REQUEST_EVENTS, InvalidTransition, TransitionRefused
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,9 @@ ACTION_LABELS = {
     "decline": "Decline to sign",
     "withdraw": "Withdraw",
     "terminate": "Terminate",
+    "comment": "Add comment",
+    "renew": "Renew",
+    "amend": "Amend",
 }
 DONE_MESSAGES = {
     "submit": "Submitted for review.",
@@ -68,8 +72,13 @@ DONE_MESSAGES = {
     "revise": "Reopened as a new revision in draft; earlier signatures were voided.",
     "withdraw": "The agreement was withdrawn.",
     "terminate": "The agreement was terminated.",
+    "comment": "Your comment was recorded.",
 }
 NEEDS_REASON = {"withdraw", "terminate"}
+# Events the event route accepts: the request events, and comments (no state change).
+PAGE_EVENTS = AGREEMENT_REQUEST_EVENTS | {"comment"}
+# Detail-page actions that draft a successor, and the kind each drafts.
+SUCCESSOR_ACTIONS = {"renew": "renewal", "amend": "amendment"}
 # Service field names that the form calls differently.
 FIELD_ALIASES = {"population.schools": "schools", "population.grades": "grades"}
 OPTIONAL_NUMBERS = ("retention_days", "destruction_days", "breach_notification_hours")
@@ -304,14 +313,29 @@ def edit(agreement_id: int):
 # --- detail and lifecycle events ------------------------------------------------------
 
 
+def lifecycle_diagram(state: str | None = None) -> str:
+    """The agreement machine as Mermaid text, with `state` highlighted when given."""
+    diagram = AGREEMENT.mermaid()
+    if state:
+        diagram += f"    class {state} current\n    classDef current fill:#0b5cad,color:#fff\n"
+    return diagram
+
+
+def _blank_form(event: str, agreement: Agreement):
+    if event in SUCCESSOR_ACTIONS:
+        return SuccessorForm(formdata=None, data={
+            "version": agreement.version_id, "kind": SUCCESSOR_ACTIONS[event]})
+    return EventForm(formdata=None, data={
+        "version": agreement.version_id, "effective_on": local_date(utcnow())})
+
+
 def _render_detail(agreement: Agreement, status: int = 200, forms: dict | None = None):
     user = _user()
     actions = actions_for(agreement, actor_for(user))
     forms = dict(forms or {})
     for event in actions:
         if event not in forms:
-            forms[event] = EventForm(formdata=None, data={
-                "version": agreement.version_id, "effective_on": local_date(utcnow())})
+            forms[event] = _blank_form(event, agreement)
         else:
             forms[event].version.data = agreement.version_id  # the page now shows this one
     signatures = db.session.scalars(sa.select(Signature).where(
@@ -320,6 +344,10 @@ def _render_detail(agreement: Agreement, status: int = 200, forms: dict | None =
     reviews = db.session.scalars(sa.select(Review).where(
         Review.agreement_id == agreement.id, Review.revision == agreement.revision)
         .order_by(Review.id)).all()
+    comments = [r for r in reviews if r.decision == "comment"]
+    reviews = [r for r in reviews if r.decision != "comment"]
+    followers = db.session.scalars(visible_agreements(user).where(
+        Agreement.predecessor_id == agreement.id).order_by(Agreement.id)).all()
     audit = db.session.scalars(sa.select(AuditEntry).where(
         AuditEntry.subject_type == "agreement", AuditEntry.subject_id == agreement.id)
         .order_by(AuditEntry.id)).all()
@@ -331,6 +359,10 @@ def _render_detail(agreement: Agreement, status: int = 200, forms: dict | None =
     return render_template(
         "agreements/detail.html", agreement=agreement, actions=actions, forms=forms,
         action_labels=ACTION_LABELS, signatures=signatures, reviews=reviews, audit=audit,
+        comments=comments, successors=followers,
+        lifecycle=lifecycle_diagram(agreement.state),
+        termination_scheduled=agreement.ended_on is not None
+        and agreement.state in ("executed", "active"),
         category_names=category_names, schools=schools,
         checklist_missing=service.checklist_missing(agreement),
         signing_document=service.signing_document(agreement),
@@ -349,9 +381,9 @@ def detail(agreement_id: int):
 @bp.post("/<int:agreement_id>/events/<event>")
 @roles_accepted("legal", "reviewer")
 def event(agreement_id: int, event: str):
-    """Fire one allow-listed lifecycle event (submit, approve, withdraw, ...)."""
+    """Fire one allow-listed lifecycle event (submit, approve, withdraw, ...) or comment."""
     agreement = _visible(agreement_id)
-    if event not in AGREEMENT_REQUEST_EVENTS:
+    if event not in PAGE_EVENTS:
         raise NotFound(f"there is no '{event}' action for agreements")
     form = EventForm()
     if form.validate() and event in NEEDS_REASON and not (form.reason.data or "").strip():
@@ -372,6 +404,31 @@ def event(agreement_id: int, event: str):
     db.session.commit()
     flash(DONE_MESSAGES.get(event, "Done."), "success")
     return redirect(url_for(".detail", agreement_id=agreement_id))
+
+
+@bp.post("/<int:agreement_id>/successors")
+@roles_accepted("legal")
+def successors(agreement_id: int):
+    """Draft a renewal or an amendment of an agreement in force, then edit it."""
+    agreement = _visible(agreement_id)
+    form = SuccessorForm()
+    # The form has nothing typed in it, so a refused one is shown afresh, with a message.
+    if not form.validate():
+        flash(" ".join(form.kind.errors) or "The form was not valid; reload the page.", "error")
+        return _render_detail(agreement, 422)
+    try:
+        successor = service.start_successor(agreement, form.kind.data, actor_for(_user()),
+                                            form.version.data)
+    except (ValidationFailed, Conflict, Forbidden) as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return _render_detail(service.get_agreement(agreement_id), exc.status)
+    db.session.commit()
+    logger.info("agreement %s: %s drafted as agreement %s", agreement_id, successor.successor_kind,
+                successor.id)
+    flash(f"Drafted agreement #{successor.id} as the {successor.successor_kind} of agreement "
+          f"#{agreement_id}. Check its terms and save.", "success")
+    return redirect(url_for(".edit", agreement_id=successor.id))
 
 
 # --- signing --------------------------------------------------------------------------

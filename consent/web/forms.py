@@ -115,6 +115,14 @@ class EventForm(FlaskForm):
     effective_on = DateField("Takes effect on", validators=[Optional()])
 
 
+class SuccessorForm(FlaskForm):
+    """Draft a renewal or an amendment of an agreement in force."""
+
+    version = version_field()
+    kind = HiddenField(validators=[AnyOf(["renewal", "amendment"],
+                                         message="Choose renewal or amendment.")])
+
+
 class SignForm(FlaskForm):
     version = version_field()
     name = StringField("Your full name", validators=[DataRequired(), Length(max=200)])

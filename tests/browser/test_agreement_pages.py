@@ -49,8 +49,9 @@ def test_legal_staff_drafts_an_agreement(db, make, live_server, desktop_page, tm
         "The draft was saved.")
     actions = page.locator("section[aria-labelledby=actions-heading]")
     assert sorted(actions.locator("[data-action]").evaluate_all(
-        "els => els.map(e => e.dataset.action)")) == ["submit", "withdraw"]
-    expect(actions.get_by_role("button")).to_have_text(["Submit for review", "Withdraw"])
+        "els => els.map(e => e.dataset.action)")) == ["comment", "submit", "withdraw"]
+    expect(actions.get_by_role("button")).to_have_text(
+        ["Submit for review", "Withdraw", "Add comment"])
     assert unlabelled_controls(page) == []
 
     db.session.expire_all()
