@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
 from consent.access import signing
 from consent.access.bundle import compile_bundle
 from consent.access.cache import rules_for
 from consent.access.decisions import decide_current
 from consent.access.exports import cedar, compile_bundles, export_recipients, fhir, opa
+from consent.access.facts import rules_version
 from consent.api import bp
 from consent.api import schemas as s
 from consent.api.spec import operation, query_param
@@ -25,7 +27,9 @@ from consent.extensions import db
 from consent.models import Organization, RulesChange
 from consent.timeutil import iso, parse_instant, utcnow
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "access" / "schema" / "rules-bundle.v1.json"
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "access" / "schema"
+SCHEMAS = {"recipient": SCHEMA_DIR / "rules-bundle.v1.json",
+           "district": SCHEMA_DIR / "district-bundle.v1.json"}
 RULE_READERS = ("admin", "legal", "staff")
 well_known = Blueprint("well_known", __name__, url_prefix="/.well-known")
 
@@ -50,15 +54,30 @@ def _recipient_for_request(slug: str | None, field: str = "recipient") -> Organi
     return org
 
 
-@operation(bp, "/rules/bundle", "GET", summary="The signed rules bundle for one recipient",
+def district_bundle(recipients, now) -> dict:
+    """Every recipient's bundle in one document (the district's own export jobs)."""
+    bundles = compile_bundles(recipients, now)
+    ttl = timedelta(seconds=current_app.config["RULES_BUNDLE_TTL_SECONDS"])
+    return {"format": "accordant.district-bundle.v1", "version": rules_version(None),
+            "issued_at": iso(now), "not_after": iso(now + ttl), "bundles": bundles}
+
+
+@operation(bp, "/rules/bundle", "GET",
+           summary="The signed rules bundle for one recipient (district staff: without "
+                   "?recipient, every recipient's in one district bundle)",
            tag="rules", roles=RULE_READERS, clients=True,
            query=[query_param("recipient", "Organization slug (clients: their own)")],
            responses={304: {"description": "Not modified (If-None-Match matched the ETag)"}})
 def rules_bundle():
-    recipient = _recipient_for_request(request.args.get("recipient"))
-    bundle = compile_bundle(recipient, utcnow())
+    slug, principal, now = request.args.get("recipient"), g.principal, utcnow()
+    if not slug and not principal.is_client and is_district_user(principal.user):
+        bundle = district_bundle(export_recipients(), now)
+        grants = [b["grants"] for b in bundle["bundles"]]
+    else:
+        bundle = compile_bundle(_recipient_for_request(slug), now)
+        grants = bundle["grants"]
     grants_digest = hashlib.sha256(signing.canonical_json(
-        [bundle["version"], bundle["grants"]])).hexdigest()[:32]
+        [bundle["version"], grants])).hexdigest()[:32]
     etag = f"v{bundle['version']}-{grants_digest}"
     if request.if_none_match.contains(etag):
         return "", 304, {"ETag": f'"{etag}"'}
@@ -87,10 +106,15 @@ def rules_changes():
             "latest": rows[-1].id if rows else int(since_text)}
 
 
-@operation(bp, "/rules/schema", "GET", summary="The JSON Schema of the rules bundle",
-           tag="rules", is_public=True)
+@operation(bp, "/rules/schema", "GET",
+           summary="The JSON Schema of the rules bundle (?kind=district for the district's)",
+           tag="rules", is_public=True,
+           query=[query_param("kind", "recipient (default) or district")])
 def rules_schema():
-    return json.loads(SCHEMA_PATH.read_text())
+    kind = request.args.get("kind", "recipient")
+    if kind not in SCHEMAS:
+        raise ValidationFailed("kind is recipient or district", field="kind")
+    return json.loads(SCHEMAS[kind].read_text())
 
 
 @operation(bp, "/decisions", "POST",

@@ -1,0 +1,81 @@
+"""The signed bundle: its schema, signature, ETag, change feed and the district bundle."""
+
+from __future__ import annotations
+
+import jsonschema
+import pytest
+from joserfc import jws
+from joserfc.errors import BadSignatureError
+from joserfc.jwk import OKPKey
+from referencing import Registry, Resource
+
+from consent.access.signing import canonical_json
+from tests.api.helpers import bearer, make_partnership
+from tests.api.test_roles import active_agreement
+
+
+def _validator(client, kind):
+    recipient = client.get("/api/v1/rules/schema").json
+    registry = Registry().with_resource(recipient["$id"], Resource.from_contents(recipient))
+    schema = client.get(f"/api/v1/rules/schema?kind={kind}").json
+    return jsonschema.Draft202012Validator(schema, registry=registry,
+                                           format_checker=jsonschema.FormatChecker())
+
+
+def _verify(client, body) -> None:
+    key = OKPKey.import_key(client.get("/.well-known/jwks.json").json["keys"][0])
+    jws.deserialize_compact(body["signature"], key, algorithms=["Ed25519"],
+                            payload=canonical_json(body["bundle"]))
+
+
+def test_recipient_and_district_bundles_validate_and_verify(client, make):
+    p = make_partnership(make)
+    aid = active_agreement(client, make, p)
+    family = bearer(make.user_token(p.guardian_user))
+    client.post(f"/api/v1/students/{p.student.id}/consents", headers=family, json={
+        "agreement": aid, "recipient": "promise", "purposes": ["academic_support"],
+        "categories": ["attendance"]})
+
+    enforcer = bearer(make.client_token(p.partner))
+    body = client.get("/api/v1/rules/bundle", headers=enforcer).json
+    _validator(client, "recipient").validate(body["bundle"])
+    _verify(client, body)
+
+    legal = bearer(make.user_token(p.legal))
+    district = client.get("/api/v1/rules/bundle", headers=legal).json
+    _validator(client, "district").validate(district["bundle"])
+    _verify(client, district)
+    assert [b["recipient"] for b in district["bundle"]["bundles"]] == ["promise"]
+    assert district["bundle"]["bundles"][0]["grants"] == body["bundle"]["grants"]
+    assert client.get("/api/v1/rules/schema?kind=other").status_code == 422
+
+
+def test_tampered_bundle_fails_verification(client, make):
+    p = make_partnership(make)
+    active_agreement(client, make, p)
+    body = client.get("/api/v1/rules/bundle", headers=bearer(make.client_token(p.partner))).json
+    _verify(client, body)
+    body["bundle"]["version"] += 1
+    with pytest.raises(BadSignatureError):
+        _verify(client, body)
+
+
+def test_etag_and_change_feed(client, make):
+    p = make_partnership(make)
+    aid = active_agreement(client, make, p)
+    enforcer = bearer(make.client_token(p.partner))
+    first = client.get("/api/v1/rules/bundle", headers=enforcer)
+    etag, version = first.headers["ETag"], first.json["bundle"]["version"]
+    assert client.get("/api/v1/rules/bundle", headers={
+        **enforcer, "If-None-Match": etag}).status_code == 304
+    family = bearer(make.user_token(p.guardian_user))
+    client.post(f"/api/v1/students/{p.student.id}/consents", headers=family, json={
+        "agreement": aid, "recipient": "promise", "purposes": ["academic_support"],
+        "categories": ["attendance"]})
+    second = client.get("/api/v1/rules/bundle", headers={**enforcer, "If-None-Match": etag})
+    assert second.status_code == 200 and second.json["bundle"]["version"] > version
+    feed = client.get(f"/api/v1/rules/changes?since={version}", headers=enforcer).json
+    assert [c["reason"] for c in feed["data"]] == ["consent_granted"]
+    assert feed["latest"] == second.json["bundle"]["version"]
+    r = client.get("/api/v1/rules/changes?since=abc", headers=enforcer)
+    assert (r.status_code, r.json["error"]["field"]) == (422, "since")
