@@ -62,8 +62,8 @@ def error_body(code: str, message: str, field: str | None = None, details: dict 
 def _respond(status: int, code: str, message: str, field=None, details=None):
     if wants_json():
         return jsonify(error_body(code, message, field, details)), status
-    template = f"errors/{status}.html" if status in (403, 404, 409) else "errors/generic.html"
-    return render_template(template, status=status, message=message, field=field), status
+    return render_template("errors/error.html", status=status, message=message,
+                           field=field), status
 
 
 def register(app: Flask) -> None:

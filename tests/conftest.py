@@ -4,10 +4,12 @@ schema when DATABASE_URL is set (the schema is dropped at the end of the run).""
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 
 import pytest
 import sqlalchemy as sa
+from werkzeug.serving import make_server
 
 from consent import create_app
 from consent.config import normalise_db_url
@@ -169,3 +171,18 @@ def fresh_app(database_url, tmp_path):
         with engine.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         engine.dispose()
+
+
+@pytest.fixture
+def live_server(app):
+    """The base URL ("http://127.0.0.1:PORT") of `app` served on a free port by a real
+    HTTP server, for the browser and the enforcer."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

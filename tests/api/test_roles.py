@@ -13,9 +13,17 @@ def active_agreement(client, make, p) -> int:
     legal = bearer(make.user_token(p.legal))
     aid = client.post("/api/v1/agreements", json=agreement_payload(), headers=legal).json[
         "data"]["id"]
+    assert run_to_execution(client, make, p, aid)["state"] == "active"
+    return aid
+
+
+def run_to_execution(client, make, p, aid) -> dict:
+    """Submit, approve, send and sign a draft through the API; returns the agreement."""
+    legal = bearer(make.user_token(p.legal))
     client.post(f"/api/v1/agreements/{aid}/events/submit", json={}, headers=legal)
-    client.post(f"/api/v1/agreements/{aid}/events/approve", json={},
-                headers=bearer(make.user_token(p.reviewer)))
+    r = client.post(f"/api/v1/agreements/{aid}/events/approve", json={},
+                    headers=bearer(make.user_token(p.reviewer)))
+    assert r.status_code == 200, r.json
     sent = client.post(f"/api/v1/agreements/{aid}/events/send_for_signature", json={},
                        headers=legal).json["data"]
     for signer in (p.district_signatory, p.partner_signatory):
@@ -23,8 +31,7 @@ def active_agreement(client, make, p) -> int:
             make.user_token(signer)), json={"name": signer.name, "title": "Signatory",
                                             "document_sha256": sent["signing_document_sha256"]})
         assert r.status_code == 200, r.json
-    assert r.json["data"]["state"] == "active"
-    return aid
+    return r.json["data"]
 
 
 def _snapshot(db):

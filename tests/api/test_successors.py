@@ -12,24 +12,8 @@ from consent.models import Agreement, Organization, Student
 from consent.services import agreements as service
 from consent.timeutil import end_of_day, start_of_day
 from tests.api.helpers import bearer, make_partnership
-from tests.api.test_roles import active_agreement
+from tests.api.test_roles import active_agreement, run_to_execution
 from tests.factories import district_today
-
-
-def _run_to_active(client, make, p, aid):
-    legal = bearer(make.user_token(p.legal))
-    client.post(f"/api/v1/agreements/{aid}/events/submit", json={}, headers=legal)
-    r = client.post(f"/api/v1/agreements/{aid}/events/approve", json={},
-                    headers=bearer(make.user_token(p.reviewer)))
-    assert r.status_code == 200, r.json
-    sent = client.post(f"/api/v1/agreements/{aid}/events/send_for_signature", json={},
-                       headers=legal).json["data"]
-    for signer in (p.district_signatory, p.partner_signatory):
-        r = client.post(f"/api/v1/agreements/{aid}/signatures", headers=bearer(
-            make.user_token(signer)), json={"name": signer.name, "title": "Signatory",
-                                            "document_sha256": sent["signing_document_sha256"]})
-        assert r.status_code == 200, r.json
-    return r.json["data"]
 
 
 def _grant(client, make, p, aid, categories):
@@ -67,7 +51,7 @@ def test_amendment_takes_over_at_the_instant_it_is_executed(client, db, make):
     r = client.patch(f"/api/v1/agreements/{amendment['id']}", headers=legal,
                      json={"categories": ["attendance", "quarterly_grades"]})
     assert r.status_code == 200, r.json
-    done = _run_to_active(client, make, p, amendment["id"])
+    done = run_to_execution(client, make, p, amendment["id"])
     assert done["state"] == "active"
 
     db.session.expire_all()
@@ -96,7 +80,7 @@ def test_renewal_starts_the_day_after_the_predecessor_ends(client, db, make):
     assert date.fromisoformat(renewal["start_date"]) == old.end_date + timedelta(days=1)
     assert (date.fromisoformat(renewal["end_date"]) - date.fromisoformat(renewal["start_date"])
             == old.end_date - old.start_date)
-    executed = _run_to_active(client, make, p, renewal["id"])
+    executed = run_to_execution(client, make, p, renewal["id"])
     assert executed["state"] == "executed"  # its start date has not come yet
     with client.application.app_context():
         boundary = end_of_day(old.end_date)
