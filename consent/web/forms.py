@@ -20,8 +20,19 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import AnyOf, DataRequired, EqualTo, Length, NumberRange, Optional
+from wtforms.validators import (
+    AnyOf,
+    DataRequired,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+)
 from wtforms.widgets import CheckboxInput, HiddenInput, ListWidget
+
+# A real calendar date is needed; browsers send YYYY-MM-DD.
+DATE_MESSAGE = "Enter a real date as YYYY-MM-DD."
 
 LEGAL_BASIS_LABELS = {
     "consent": "Consent of the family",
@@ -69,7 +80,7 @@ def version_field():
 
 
 class ClauseForm(Form):
-    heading = StringField("Heading", validators=[Optional(), Length(max=200)])
+    heading = StringField("Heading", validators=[Optional(), Length(max=300)])
     text = TextAreaField("Text", validators=[Optional(), Length(max=20000)])
 
 
@@ -91,13 +102,13 @@ class AgreementForm(FlaskForm):
     schools = SelectMultipleField("Schools (none selected: every school)")
     grades = StringField("Grades", description="Comma-separated, for example 09, 10 "
                                                "(empty: every grade)")
-    start_date = DateField("Start date", validators=[DataRequired()])
-    end_date = DateField("End date", validators=[DataRequired()])
-    scope_description = TextAreaField("Scope", validators=[Optional(), Length(max=20000)])
-    use_limitation = TextAreaField("Use limitation", validators=[Optional(), Length(max=20000)])
+    start_date = DateField("Start date", validators=[InputRequired(message=DATE_MESSAGE)])
+    end_date = DateField("End date", validators=[InputRequired(message=DATE_MESSAGE)])
+    scope_description = TextAreaField("Scope", validators=[Optional(), Length(max=5000)])
+    use_limitation = TextAreaField("Use limitation", validators=[Optional(), Length(max=5000)])
     no_reidentification = BooleanField("The recipient will not re-identify students")
     security_requirements = TextAreaField("Security requirements",
-                                          validators=[Optional(), Length(max=20000)])
+                                          validators=[Optional(), Length(max=5000)])
     retention_days = _days("Retention (days)")
     destruction_days = _days("Destruction within (days after the end)")
     breach_notification_hours = _days("Breach notification within (hours)")

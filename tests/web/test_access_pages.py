@@ -3,6 +3,7 @@ pages, deactivated accounts, and markup typed into fields."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -251,3 +252,16 @@ def test_signatory_declines_with_a_reason(db, make, login):
     a = _fresh(db, Agreement, aid)
     assert a.state == "declined"
     assert actions_on(legal.get(f"/agreements/{aid}").get_data(as_text=True)) == set()
+
+
+def test_an_impossible_date_on_the_agreement_form_is_named(make, login):
+    p = make_partnership(make)
+    page = login(p.legal).post("/agreements/new", data={
+        "title": "Dates", "legal_basis": "consent", "recipients": ["promise"],
+        "purposes": "academic_support", "categories": ["attendance"],
+        "start_date": "2027-02-30", "end_date": "2027-06-30"})
+    assert page.status_code == 422
+    html = page.get_data(as_text=True)
+    start_error = re.search(r'id="start_date-error">([^<]*)<', html)
+    assert start_error and "Not a valid date value" in start_error.group(1)
+    assert 'id="end_date-error"' not in html
