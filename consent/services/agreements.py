@@ -337,7 +337,7 @@ def review(agreement: Agreement, actor: Actor, decision: str, comment: str,
         if refusal:
             raise TransitionRefused("approve", agreement.state, refusal)
         audit.record("review_approved", "agreement", agreement.id, actor,
-                     data={"comment": comment})
+                     data={"comment": comment}, revision_hash=agreement.content_hash())
     else:
         fire(agreement, event, actor, facts=facts, locked=True, data={"comment": comment})
     db.session.add(Review(agreement_id=agreement.id, revision=agreement.revision,
