@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 import weasyprint
 from flask import current_app, render_template
+from pyhanko.version import __version__ as pyhanko_version
 
 from consent.extensions import db
 from consent.models import (
@@ -24,6 +25,7 @@ from consent.models import (
     Organization,
     Signature,
 )
+from consent.services.sealing import seal_document
 from consent.timeutil import utcnow
 from documents import html_to_pdf, sha256_hex
 from workflows import SignatureState
@@ -115,8 +117,10 @@ def render_agreement_html(snapshot: dict) -> str:
 def issue_agreement_pdf(agreement: Agreement, kind: str) -> AgreementDocument:
     """Render the current revision as a PDF of `kind`, store bytes and SHA-256, and flush.
 
-    A revision's document of a kind is frozen once issued: when one exists it is
-    returned unchanged, never re-rendered.
+    The executed copy is sealed with the instance certificate (PAdES B-B) before it is
+    hashed, so the stored SHA-256 is that of the sealed bytes people download. The copy
+    for signature is not sealed. A revision's document of a kind is frozen once issued:
+    when one exists it is returned unchanged, never re-rendered or re-sealed.
 
     :raises ValueError: unknown `kind`.
     :raises weasyprint.urls.FatalURLFetchingError: ``DOCUMENT_STRICT_ASSETS`` is on and
@@ -127,10 +131,14 @@ def issue_agreement_pdf(agreement: Agreement, kind: str) -> AgreementDocument:
         return existing
     html = render_agreement_html(agreement_snapshot(agreement, kind))
     content = html_to_pdf(html, strict=current_app.config.get("DOCUMENT_STRICT_ASSETS", False))
+    renderer = f"weasyprint {weasyprint.__version__}"
+    if kind == "executed":
+        content = seal_document(
+            content, reason=f"Executed agreement {agreement.id}, revision {agreement.revision}")
+        renderer += f"; pyhanko {pyhanko_version} PAdES-B-B"
     document = AgreementDocument(
         agreement_id=agreement.id, revision=agreement.revision, kind=kind,
-        sha256=sha256_hex(content), content=content,
-        renderer=f"weasyprint {weasyprint.__version__}",
+        sha256=sha256_hex(content), content=content, renderer=renderer,
     )
     db.session.add(document)
     db.session.flush()
