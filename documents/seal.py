@@ -7,7 +7,9 @@ certificate as PEM bytes; where they are kept is the job of `consent.services.se
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
 
 from pyhanko.keys import load_private_key_from_pemder_data
@@ -16,7 +18,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
-from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
@@ -58,8 +60,23 @@ def seal_pdf(pdf: bytes, key_pem: bytes, cert_pem: bytes, *, reason: str,
         new_field_spec=fields.SigFieldSpec(sig_field_name=FIELD_NAME),
     )
     out = BytesIO()
-    pdf_signer.sign_pdf(writer, output=out, bytes_reserved=SIGNATURE_SIZE)
+    _run(pdf_signer.async_sign_pdf(writer, output=out, bytes_reserved=SIGNATURE_SIZE))
     return out.getvalue()
+
+
+def _run(coroutine):
+    """The result of one of pyHanko's coroutines, from synchronous code.
+
+    pyHanko's synchronous wrappers call `asyncio.run()`, which refuses to start when the
+    calling thread already runs an event loop (an async worker, a browser driver in the
+    same process). A thread of our own never has one.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def _signer(key_pem: bytes, cert_pem: bytes) -> signers.SimpleSigner:
@@ -110,7 +127,7 @@ def seal_info(pdf: bytes, trusted_cert_pem: bytes) -> dict:
     context = ValidationContext(trust_roots=[root], allow_fetching=False,
                                 revocation_mode="soft-fail")
     try:
-        status = validate_pdf_signature(sig, signer_validation_context=context)
+        status = _run(async_validate_pdf_signature(sig, signer_validation_context=context))
     except Exception as exc:  # noqa: BLE001 - a mangled signature is a failed check
         logger.info("seal check failed: %s", type(exc).__name__)
         info["error"] = "the signature could not be checked"

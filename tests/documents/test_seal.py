@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import asyncio
 import io
 import re
 import socket
@@ -66,6 +67,18 @@ def test_sealed_pdf_keeps_its_text_and_checks_out(rendered, instance):
     assert "Accordant document seal" in info["signer"]
     assert abs(info["signed_at"] - datetime.now(UTC)) < timedelta(minutes=5)
     assert (info["reason"], info["location"]) == ("Executed agreement 7", "Riverside")
+
+
+def test_sealing_and_checking_work_while_an_event_loop_runs(rendered, instance):
+    # Regression: pyHanko's synchronous wrappers call asyncio.run(), which failed with
+    # "cannot be called from a running event loop" when signing from such a thread.
+    async def seal_and_check():
+        sealed = seal(rendered, instance)
+        return sealed, seal_info(sealed, instance.cert_pem)
+
+    sealed, info = asyncio.run(seal_and_check())
+    assert sealed.startswith(rendered)
+    assert info["ok"] and info["error"] is None
 
 
 def test_signature_is_pades_with_sha256_and_invisible(rendered, instance):
@@ -166,4 +179,5 @@ def test_documents_package_imports_no_app_code():
             roots |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
             roots.add(node.module.split(".")[0])
-    assert roots <= {"__future__", "logging", "io", "pyhanko", "pyhanko_certvalidator"}
+    assert roots <= {"__future__", "asyncio", "concurrent", "logging", "io", "pyhanko",
+                     "pyhanko_certvalidator"}
