@@ -25,7 +25,7 @@ class BoundedInt(IntegerConverter):
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build a configured app. `overrides` wins over everything (tests, the demo)."""
-    from consent import api, auth, cli, errors, extensions, web
+    from consent import api, auth, cli, errors, extensions, security_headers, web
     from consent.config import load_config
 
     instance_path = (overrides or {}).get("INSTANCE_PATH") or os.environ.get(
@@ -42,6 +42,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     extensions.init_app(app)
     errors.register(app)
+    security_headers.register(app)
     auth.init_app(app)
     web.register(app)
     api.register(app)

@@ -38,6 +38,10 @@ class DefaultConfig:
     SMTP_USERNAME: str | None = None
     SMTP_PASSWORD: str | None = None
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024
+    # Failed sign-ins allowed per account, and per client address, within the window.
+    SIGN_IN_MAX_FAILURES = 10
+    SIGN_IN_MAX_FAILURES_PER_ADDRESS = 100
+    SIGN_IN_WINDOW_SECONDS = 900
 
 
 def normalise_db_url(url: str) -> str:

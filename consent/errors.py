@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
@@ -45,6 +45,16 @@ class Conflict(DomainError):
     status, code = 409, "conflict"
 
 
+class TooManyAttempts(DomainError):
+    """Refused for a while; `retry_after` (seconds) becomes the Retry-After header."""
+
+    status, code = 429, "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after: int, field: str | None = None):
+        super().__init__(message, field=field, details={"retry_after": retry_after})
+        self.retry_after = retry_after
+
+
 def wants_json() -> bool:
     """API paths, and clients that ask for JSON, get JSON errors."""
     return request.path.startswith("/api/") or request.path.startswith("/.well-known/") or (
@@ -72,7 +82,11 @@ def register(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
         db.session.rollback()
-        return _respond(exc.status, exc.code, exc.message, exc.field, exc.details)
+        response = make_response(_respond(exc.status, exc.code, exc.message, exc.field,
+                                          exc.details))
+        if isinstance(exc, TooManyAttempts):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.errorhandler(InvalidTransition)
     def invalid_transition(exc: InvalidTransition):

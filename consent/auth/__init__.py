@@ -8,11 +8,14 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 
+from consent.auth import throttle
 from consent.auth.access import Unauthenticated, check_request_access, public, signed_in
+from consent.errors import TooManyAttempts
 from consent.extensions import db, login_manager
 from consent.models import User
 from consent.services import accounts, audit
 from consent.services.actors import actor_for
+from consent.timeutil import utcnow
 from consent.web.forms import ChangePasswordForm, LoginForm
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -43,10 +46,20 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
+        now = utcnow()
+        try:
+            throttle.check(email, request.remote_addr, now)
+        except TooManyAttempts as exc:
+            flash(f"{exc.message[0].upper()}{exc.message[1:]}.", "error")
+            return render_template("auth/login.html", form=form), 429, {
+                "Retry-After": str(exc.retry_after)}
         user = db.session.scalar(sa.select(User).where(User.email == email))
         if user is None or not user.active or not user.check_password(form.password.data):
+            throttle.record_failure(email, request.remote_addr, now)
+            db.session.commit()
             flash("That email and password do not match an active account.", "error")
             return render_template("auth/login.html", form=form), 401
+        throttle.clear(email)
         login_user(user, remember=form.remember.data)
         audit.record("sign_in", "user", user.id, actor_for(user))
         db.session.commit()

@@ -16,7 +16,15 @@ from consent.models.consents import Consent, ConsentEvent, ConsentForm
 from consent.models.disclosures import Disclosure, DisclosureReport
 from consent.models.organizations import DataCategory, Organization, OrgKind
 from consent.models.students import Guardian, Student, StudentGuardian
-from consent.models.users import ApiToken, Role, RoleName, User, hash_token, new_token
+from consent.models.users import (
+    ApiToken,
+    Role,
+    RoleName,
+    SignInFailure,
+    User,
+    hash_token,
+    new_token,
+)
 
 __all__ = [
     "Agreement",
@@ -40,6 +48,7 @@ __all__ = [
     "Role",
     "RoleName",
     "RulesChange",
+    "SignInFailure",
     "Signature",
     "Student",
     "StudentGuardian",

@@ -126,3 +126,20 @@ class ApiToken(TimestampMixin, db.Model):
 
     user: Mapped[User | None] = relationship()
     organization = relationship("Organization")
+
+
+class SignInFailure(db.Model):
+    """One failed sign-in, kept for the throttle window.
+
+    `account_key` is the SHA-256 of the normalised email, so an address that has no
+    account is throttled like one that has (no enumeration) and is not stored in clear.
+    """
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (sa.Index("ix_sign_in_failures_account_at", "account_key", "at"),
+                      sa.Index("ix_sign_in_failures_ip_at", "ip_address", "at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_key: Mapped[str] = mapped_column(sa.String(64))
+    ip_address: Mapped[str | None] = mapped_column(sa.String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
