@@ -49,6 +49,7 @@ CLOCK_SKEW = timedelta(minutes=5)
 MAX_PAGE = 1000
 
 CODE = {"type": "string", "minLength": 1, "maxLength": 64}
+MAX_INT = 2**31 - 1  # what an integer column holds
 DISCLOSURE_RECORD = {
     "type": "object", "additionalProperties": False,
     "required": ["student", "categories", "fields", "agreement", "basis"],
@@ -61,13 +62,14 @@ DISCLOSURE_RECORD = {
                    "items": {"type": "string", "minLength": 1, "maxLength": 128},
                    "description": "Export field names released (each a field of one of "
                                   "the categories)"},
-        "agreement": {"type": "integer", "minimum": 1,
+        "agreement": {"type": "integer", "minimum": 1, "maximum": MAX_INT,
                       "description": "The agreement of the grant the release rests on"},
-        "consent": {"type": ["integer", "array", "null"], "minimum": 1,
-                    "items": {"type": "integer", "minimum": 1}, "uniqueItems": True,
+        "consent": {"type": ["integer", "array", "null"], "minimum": 1, "maximum": MAX_INT,
+                    "items": {"type": "integer", "minimum": 1, "maximum": MAX_INT},
+                    "uniqueItems": True,
                     "description": "The consent id(s) of the grant, for consent-based grants"},
         "basis": {"enum": [b.value for b in LegalBasis]},
-        "rows": {"type": "integer", "minimum": 0,
+        "rows": {"type": "integer", "minimum": 0, "maximum": MAX_INT,
                  "description": "How many rows of this student were released"},
     },
 }

@@ -94,7 +94,7 @@ def rules_bundle():
                   query_param("recipient", "Organization slug (clients: their own)")])
 def rules_changes():
     since_text = request.args.get("since", "")
-    if not since_text.isdigit():
+    if not since_text.isdigit() or int(since_text) > 2**31 - 1:
         raise ValidationFailed("since must be a whole version number", field="since")
     recipient = _recipient_for_request(request.args.get("recipient"))
     rows = db.session.scalars(sa.select(RulesChange).where(

@@ -86,7 +86,25 @@ def json_body(schema: dict) -> dict:
     if payload is None:
         raise BadRequest("the request body must be a JSON document "
                          "(Content-Type: application/json)", field="body")
+    _refuse_lone_surrogates(payload)
     return check(schema, payload)
+
+
+def _refuse_lone_surrogates(value, path: str = "") -> None:
+    """JSON may escape half a UTF-16 pair ("\\ud800"), which no database can store."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationFailed("contains an invalid character (half a UTF-16 pair)",
+                                   field=path or "body") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_lone_surrogates(key, path or "body")
+            _refuse_lone_surrogates(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _refuse_lone_surrogates(item, f"{path}[{i}]")
 
 
 def version_from(payload: dict) -> int | None:

@@ -50,6 +50,11 @@ CONTENT_FIELDS = (
     "clauses",
 )
 EDITABLE_STATES = {S.DRAFT, S.APPROVED, S.OUT_FOR_SIGNATURE}
+# The written text an agreement may carry: about 40 printed pages. The signing copy is
+# rendered inside the send-for-signature transaction, so this bounds how long that holds
+# the agreement's lock (and, on SQLite, the database's write lock).
+MAX_TEXT_CHARACTERS = 100_000
+TEXT_FIELDS = ("title", "scope_description", "use_limitation", "security_requirements")
 
 
 def _as_date(value, field: str) -> date:
@@ -91,6 +96,12 @@ def _check_content(values: dict) -> None:
                  "renewal_notice_days"):
         if values.get(name) is not None and values[name] < 0:
             raise ValidationFailed("must not be negative", field=name)
+    total = sum(len(values.get(name) or "") for name in TEXT_FIELDS) + sum(
+        len(c.get("heading") or "") + len(c.get("text") or "") for c in values.get("clauses")
+        or [])
+    if total > MAX_TEXT_CHARACTERS:
+        raise ValidationFailed(f"the agreement's text is {total:,} characters; at most "
+                               f"{MAX_TEXT_CHARACTERS:,} fit in one agreement", field="clauses")
 
 
 def _population(raw: dict | None) -> dict:

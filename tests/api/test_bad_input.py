@@ -152,6 +152,8 @@ def test_consent_outside_the_agreement_is_refused(client, db, make, world):
     ({"title": "Invoice \u202egnp.exe"}, "title"),
     ({"population": {"grades": ["ZZ"]}}, "population.grades[0]"),
     ({"scope_description": "x" * 6000}, "scope_description"),
+    # Each clause within its limit, but together more text than one agreement may carry.
+    ({"clauses": [{"heading": "h", "text": "x" * 20000}] * 6}, "clauses"),
 ])
 def test_out_of_range_values_are_refused_without_echoing_them(client, db, world, change,
                                                                field):
@@ -167,6 +169,15 @@ def test_huge_ids_and_nesting_are_client_errors(client, world):
     _, legal = world
     for path in ("/api/v1/agreements/99999999999999999999999", "/api/v1/students/2147483648"):
         assert client.get(path, headers=legal).status_code == 404
+    r = client.post("/api/v1/agreements", data='{"title": "\\ud800"}', headers=legal,
+                    content_type="application/json")
+    assert (r.status_code, r.json["error"]["field"]) == (422, "title")
+    clauses = [{"heading": "h", "text": "\ud83d"}]
+    r = client.post("/api/v1/agreements", headers=legal,
+                    json={**agreement_payload(), "clauses": clauses})
+    assert (r.status_code, r.json["error"]["field"]) == (422, "clauses[0].text")
+    r = client.get("/api/v1/rules/changes?since=99999999999999999999", headers=legal)
+    assert (r.status_code, r.json["error"]["field"]) == (422, "since")
     r = client.post("/api/v1/agreements", data="[" * 100000, headers=legal,
                     content_type="application/json")
     assert (r.status_code, r.json["error"]["field"]) == (400, "body")

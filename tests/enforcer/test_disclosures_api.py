@@ -87,6 +87,10 @@ BAD_REPORTS = [
     (lambda b: b.update(released_at=iso(now_utc() + timedelta(hours=1))), "released_at"),
     (lambda b: b.update(bundle_version=10**6), "bundle_version"),
     (lambda b: b.update(idempotency_key="has spaces"), "idempotency_key"),
+    # Numbers beyond what the columns hold are refused, not a server error.
+    (lambda b: b["records"][0].update(rows=10**20), "records[0].rows"),
+    (lambda b: b["records"][0].update(consent=[10**20]), "records[0].consent[0]"),
+    (lambda b: b["records"][0].update(agreement=10**20), "records[0].agreement"),
 ]
 
 
