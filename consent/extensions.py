@@ -44,7 +44,8 @@ def _sqlite_pragmas(dbapi_connection, _record):
     # proceed while the scheduler writes.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA journal_mode=WAL")  # kept in the file; ignored in memory
     cursor.close()
 
 
