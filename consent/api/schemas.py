@@ -11,8 +11,9 @@ GRADE = {"enum": ["IT", "PR", "PK", "TK", "KG", "01", "02", "03", "04", "05", "0
                   "09", "10", "11", "12", "13", "PS", "UG", "Other"]}
 # Titles and names must not carry bidirectional control characters, which can make
 # text display in a misleading order.
+# And they must say something: at least one character that is not a space.
 TEXT_LINE = {"type": "string", "minLength": 1, "maxLength": 300,
-             "pattern": "^[^\u202a-\u202e\u2066-\u2069\u0000-\u001f]*$"}
+             "pattern": "^(?=.*\\S)[^\u202a-\u202e\u2066-\u2069\u0000-\u001f]*$"}
 VERSION = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1,
            "description": "The version you last read; a stale one is refused with 409"}
 

@@ -150,6 +150,7 @@ def test_consent_outside_the_agreement_is_refused(client, db, make, world):
     ({"retention_days": 2**63}, "retention_days"),
     ({"renewal_notice_days": 10**9}, "renewal_notice_days"),
     ({"title": "Invoice \u202egnp.exe"}, "title"),
+    ({"title": "   "}, "title"),
     ({"population": {"grades": ["ZZ"]}}, "population.grades[0]"),
     ({"scope_description": "x" * 6000}, "scope_description"),
     # Each clause within its limit, but together more text than one agreement may carry.
