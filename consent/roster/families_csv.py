@@ -51,6 +51,11 @@ STUDENT_COLUMNS = ("school_id", "student_given_name", "student_family_name", "bi
 GUARDIAN_COLUMNS = ("guardian_given_name", "guardian_family_name", "guardian_email")
 
 
+def _same(value: str) -> str:
+    """A value as compared between two rows of one person: NFC, outer spaces dropped."""
+    return unicodedata.normalize("NFC", value.strip())
+
+
 def parse_families(data: bytes, *, name: str = FAMILIES, date_format: str | None = None,
                    progress: Progress | None = None) -> Roster:
     """Parse the bytes of a families CSV; problems end up in the roster's `errors`.
@@ -152,7 +157,7 @@ class _FamiliesParser(_Parser):
             first, first_rec = students[sourced_id]
             # Repeated student columns must agree, or the file says two things at once.
             for column in STUDENT_COLUMNS:
-                if rec[column].strip() != first_rec[column].strip():
+                if _same(rec[column]) != _same(first_rec[column]):
                     self.error(file, row, column,
                                f"differs from row {first.row} for student {sourced_id}")
                     return None
@@ -190,7 +195,7 @@ class _FamiliesParser(_Parser):
         if sourced_id in guardians:
             first, first_rec = guardians[sourced_id]
             for column in GUARDIAN_COLUMNS:
-                if rec[column].strip().lower() != first_rec[column].strip().lower():
+                if _same(rec[column]).lower() != _same(first_rec[column]).lower():
                     self.error(file, row, column,
                                f"differs from row {first.row} for guardian {sourced_id}")
                     return None
