@@ -14,6 +14,7 @@ from consent.models.agreements import (
 from consent.models.audit import AuditEntry, OutboxMessage, RulesChange
 from consent.models.consents import Consent, ConsentEvent, ConsentForm
 from consent.models.disclosures import Disclosure, DisclosureReport
+from consent.models.family import ConsentReceipt, SignInLink
 from consent.models.organizations import DataCategory, Organization, OrgKind
 from consent.models.students import Guardian, Student, StudentGuardian
 from consent.models.users import ApiToken, Role, RoleName, User, hash_token, new_token
@@ -27,6 +28,7 @@ __all__ = [
     "Consent",
     "ConsentEvent",
     "ConsentForm",
+    "ConsentReceipt",
     "DataCategory",
     "Disclosure",
     "DisclosureReport",
@@ -38,6 +40,7 @@ __all__ = [
     "PartyRole",
     "Review",
     "Role",
+    "SignInLink",
     "RoleName",
     "RulesChange",
     "Signature",

@@ -12,7 +12,16 @@ from markupsafe import Markup
 
 from consent.auth.access import public
 from consent.timeutil import district_zone, iso
-from consent.web import admin, agreements, family, home, roster_upload, staff, verify
+from consent.web import (
+    admin,
+    agreements,
+    family,
+    home,
+    roster_upload,
+    sign_in_link,
+    staff,
+    verify,
+)
 from consent.web.forms import LEGAL_BASIS_LABELS
 
 
@@ -48,5 +57,6 @@ def register(app: Flask) -> None:
     app.register_blueprint(family.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(roster_upload.bp)
+    app.register_blueprint(sign_in_link.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(verify.bp)
