@@ -19,6 +19,7 @@ from consent.errors import Conflict, DomainError, Forbidden, NotFound, Validatio
 from consent.extensions import db
 from consent.models import Consent, ConsentEvent, DataCategory, Disclosure, Student, User
 from consent.services import consents as service
+from consent.services import receipts
 from consent.services.actors import actor_for
 from consent.timeutil import local_date, utcnow
 from consent.web.forms import ConsentDecisionForm, RevokeForm
@@ -161,6 +162,7 @@ def decide(student_id: int):
             recipient_slug=option["recipient"].slug, purposes=purposes, categories=categories,
             decision=form.decision.data, valid_through=form.valid_through.data,
             language=user.preferred_language, form_version=form.form_version.data)
+        receipts.send_receipt(user, student, created, form.decision.data)
     except (ValidationFailed, Conflict, Forbidden) as exc:
         db.session.rollback()
         if not _attach_error(form, exc):
@@ -196,6 +198,7 @@ def revoke(consent_id: int):
     try:
         consent = service.revoke(consent, user, actor_for(user),
                                  (form.reason.data or "").strip() or None, form.version.data)
+        receipts.send_receipt(user, consent.student, [consent], "revoke")
     except (Conflict, Forbidden, InvalidTransition, TransitionRefused) as exc:
         db.session.rollback()
         message = exc.message if isinstance(exc, DomainError) else str(exc)
