@@ -14,7 +14,12 @@ from consent.models.agreements import (
 from consent.models.audit import AuditEntry, OutboxMessage, RulesChange
 from consent.models.consents import Consent, ConsentEvent, ConsentForm
 from consent.models.disclosures import Disclosure, DisclosureReport
-from consent.models.family import ConsentReceipt, SignInLink
+from consent.models.family import (
+    ConsentReceipt,
+    ConsentRequest,
+    PaperConsentScan,
+    SignInLink,
+)
 from consent.models.organizations import DataCategory, Organization, OrgKind
 from consent.models.students import Guardian, Student, StudentGuardian
 from consent.models.users import ApiToken, Role, RoleName, User, hash_token, new_token
@@ -29,6 +34,7 @@ __all__ = [
     "ConsentEvent",
     "ConsentForm",
     "ConsentReceipt",
+    "ConsentRequest",
     "DataCategory",
     "Disclosure",
     "DisclosureReport",
@@ -37,6 +43,7 @@ __all__ = [
     "OrgKind",
     "Organization",
     "OutboxMessage",
+    "PaperConsentScan",
     "PartyRole",
     "Review",
     "Role",

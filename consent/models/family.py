@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -41,3 +41,47 @@ class ConsentReceipt(db.Model):
     pdf: Mapped[bytes] = mapped_column(sa.LargeBinary)
     outbox_message_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("outbox_messages.id"), index=True)
+
+
+class ConsentRequest(db.Model):
+    """A request for consent sent to one guardian for one student under one agreement.
+
+    Whether it was answered is not stored: it is read from the consents given since.
+    """
+
+    __tablename__ = "consent_requests"
+    __table_args__ = (sa.UniqueConstraint("agreement_id", "student_id", "guardian_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agreement_id: Mapped[int] = mapped_column(sa.ForeignKey("agreements.id"), index=True)
+    student_id: Mapped[int] = mapped_column(sa.ForeignKey("students.id"), index=True)
+    guardian_id: Mapped[int] = mapped_column(sa.ForeignKey("guardians.id"))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_by_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    outbox_message_id: Mapped[int | None] = mapped_column(sa.ForeignKey("outbox_messages.id"))
+
+    student = relationship("Student")
+    guardian = relationship("Guardian")
+
+
+class PaperConsentScan(db.Model):
+    """The scanned paper form behind a consent recorded by staff.
+
+    Served only to people of `organization_id` (the organization whose staff recorded it).
+    """
+
+    __tablename__ = "paper_consent_scans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"), index=True)
+    student_id: Mapped[int] = mapped_column(sa.ForeignKey("students.id"), index=True)
+    uploaded_by_user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    content_type: Mapped[str] = mapped_column(sa.String(32))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    # The consent rows the form gave (one per purpose and category).
+    consent_ids: Mapped[list] = mapped_column(sa.JSON, default=list)
+    signed_by: Mapped[str] = mapped_column(sa.String(200))
+    signed_on: Mapped[date]

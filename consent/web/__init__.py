@@ -15,6 +15,7 @@ from consent.timeutil import district_zone, iso
 from consent.web import (
     admin,
     agreements,
+    consent_requests,
     family,
     home,
     roster_upload,
@@ -58,5 +59,6 @@ def register(app: Flask) -> None:
     app.register_blueprint(staff.bp)
     app.register_blueprint(roster_upload.bp)
     app.register_blueprint(sign_in_link.bp)
+    app.register_blueprint(consent_requests.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(verify.bp)
