@@ -18,6 +18,7 @@ from consent.web import (
     consent_requests,
     family,
     home,
+    paper_consents,
     roster_upload,
     sign_in_link,
     staff,
@@ -60,5 +61,6 @@ def register(app: Flask) -> None:
     app.register_blueprint(roster_upload.bp)
     app.register_blueprint(sign_in_link.bp)
     app.register_blueprint(consent_requests.bp)
+    app.register_blueprint(paper_consents.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(verify.bp)
