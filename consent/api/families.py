@@ -15,6 +15,7 @@ from consent.auth.permissions import family_student, family_students
 from consent.errors import NotFound
 from consent.extensions import db
 from consent.services import consents as service
+from consent.services import receipts
 from consent.services.actors import actor_for
 from consent.timeutil import local_date, utcnow
 
@@ -67,6 +68,7 @@ def decide_consent(student_id: int):
         if "valid_through" in payload else None,
         language=payload.get("language", user.preferred_language),
         form_version=payload.get("form_version"))
+    receipts.send_receipt(user, student, created, payload.get("decision", "grant"))
     db.session.commit()
     return {"data": [consent_dict(c) for c in created]}, 201
 
@@ -80,5 +82,6 @@ def revoke_consent(consent_id: int):
     consent = service.get_consent_for(user, consent_id, family_students(user))
     consent = service.revoke(consent, user, actor_for(user, "api"), payload.get("reason"),
                              version_from(payload))
+    receipts.send_receipt(user, consent.student, [consent], "revoke")
     db.session.commit()
     return {"data": consent_dict(consent)}

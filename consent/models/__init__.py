@@ -14,6 +14,12 @@ from consent.models.agreements import (
 from consent.models.audit import AuditEntry, OutboxMessage, RulesChange
 from consent.models.consents import Consent, ConsentEvent, ConsentForm
 from consent.models.disclosures import Disclosure, DisclosureReport
+from consent.models.family import (
+    ConsentReceipt,
+    ConsentRequest,
+    PaperConsentScan,
+    SignInLink,
+)
 from consent.models.organizations import DataCategory, Organization, OrgKind
 from consent.models.students import Guardian, Student, StudentGuardian
 from consent.models.users import (
@@ -35,6 +41,8 @@ __all__ = [
     "Consent",
     "ConsentEvent",
     "ConsentForm",
+    "ConsentReceipt",
+    "ConsentRequest",
     "DataCategory",
     "Disclosure",
     "DisclosureReport",
@@ -43,9 +51,11 @@ __all__ = [
     "OrgKind",
     "Organization",
     "OutboxMessage",
+    "PaperConsentScan",
     "PartyRole",
     "Review",
     "Role",
+    "SignInLink",
     "RoleName",
     "RulesChange",
     "SignInFailure",

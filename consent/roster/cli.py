@@ -1,4 +1,4 @@
-"""`roster` commands: import a OneRoster 1.1 CSV roster from the command line.
+"""`roster` commands: import a OneRoster 1.1 CSV roster or a families CSV from the command line.
 
 Only argument handling, output and the one commit live here; parsing is in
 `consent.roster.oneroster` and writing in `consent.roster.importer`.
@@ -13,14 +13,15 @@ import click
 from flask.cli import AppGroup
 
 from consent.extensions import db
+from consent.roster.families_csv import parse_families
 from consent.roster.importer import import_roster
-from consent.roster.oneroster import RosterError, RosterIssue, parse_files, read_source
+from consent.roster.oneroster import Roster, RosterError, RosterIssue, parse_files, read_source
 from consent.services import audit
 from consent.services.actors import COMMAND_LINE
 
 logger = logging.getLogger(__name__)
 
-roster_cli = AppGroup("roster", help="Import student rosters (OneRoster 1.1 CSV).")
+roster_cli = AppGroup("roster", help="Import rosters (OneRoster 1.1 CSV or a families CSV).")
 
 
 def _fail(errors: list[RosterIssue]) -> None:
@@ -32,17 +33,12 @@ def _fail(errors: list[RosterIssue]) -> None:
 
 @roster_cli.command("import")
 @click.argument("file", type=click.Path(exists=True, path_type=Path))
-def import_command(file: Path) -> None:
-    """Import FILE, a OneRoster 1.1 CSV roster (.zip or directory), in one transaction."""
-    try:
-        files = read_source(file)
-    except RosterError as exc:
-        _fail(exc.errors)
-    # Lines, not rows, are counted up front (cheap); the bar may end a little short of 100 %.
-    total = sum(data.count(b"\n") for data in files.values())
-    # click hides the bar itself when stdout is not a terminal.
-    with click.progressbar(length=max(total, 1), label="Reading roster") as bar:
-        roster = parse_files(files, progress=bar.update)
+@click.option("--date-format", default=None, metavar="FORMAT",
+              help="strptime format of birth_date in a families CSV (default YYYY-MM-DD).")
+def import_command(file: Path, date_format: str | None) -> None:
+    """Import FILE in one transaction: a OneRoster 1.1 roster (.zip or directory) or a
+    families CSV (a .csv file; see the README for its header)."""
+    roster = _parse(file, date_format)
     if roster.errors:
         _fail(roster.errors)
     try:
@@ -61,3 +57,23 @@ def import_command(file: Path) -> None:
     click.echo(f"Imported {file}:")
     for line in report.lines():
         click.echo(f"  {line}")
+
+
+def _parse(file: Path, date_format: str | None) -> Roster:
+    """Read and parse FILE with a progress bar (click hides it when stdout is no terminal)."""
+    if file.is_file() and file.suffix.lower() == ".csv":
+        data = file.read_bytes()
+        with click.progressbar(length=max(data.count(b"\n"), 1), label="Reading families") as bar:
+            return parse_families(data, name=file.name, date_format=date_format,
+                                  progress=bar.update)
+    if date_format is not None:
+        raise click.UsageError("--date-format applies to a families CSV; OneRoster dates are "
+                               "YYYY-MM-DD", ctx=click.get_current_context())
+    try:
+        files = read_source(file)
+    except RosterError as exc:
+        _fail(exc.errors)
+    # Lines, not rows, are counted up front (cheap); the bar may end a little short of 100 %.
+    total = sum(data.count(b"\n") for data in files.values())
+    with click.progressbar(length=max(total, 1), label="Reading roster") as bar:
+        return parse_files(files, progress=bar.update)

@@ -210,6 +210,8 @@ def parse_files(files: Mapping[str, bytes], *, progress: Progress | None = None)
 
 
 class _Parser:
+    required_columns: Mapping[str, tuple[str, ...]] = REQUIRED_COLUMNS
+
     def __init__(self, progress: Progress | None):
         self.progress = progress
         self.errors: list[RosterIssue] = []
@@ -264,7 +266,7 @@ class _Parser:
         duplicates = sorted({h for h in header if h and header.count(h) > 1})
         for column in duplicates:
             self.error(name, 1, column, "appears more than once in the header")
-        missing = [c for c in REQUIRED_COLUMNS[name] if c not in header]
+        missing = [c for c in self.required_columns[name] if c not in header]
         for column in missing:
             self.error(name, 1, column, "required column is missing from the header")
         if missing or duplicates:
@@ -334,17 +336,19 @@ class _Parser:
             return None
         return value if self._text_ok(file, row, column, value, MAX_ID) else None
 
-    def _names(self, file: str, row: int, rec: dict[str, str]) -> tuple[str, str] | None:
+    def _names(self, file: str, row: int, rec: dict[str, str], given_column: str = "givenName",
+               family_column: str = "familyName") -> tuple[str, str] | None:
         # NFC so that a name typed with combining accents matches the precomposed one;
         # otherwise kept exactly as the district wrote it.
-        given = unicodedata.normalize("NFC", rec["givenName"])
-        family = unicodedata.normalize("NFC", rec["familyName"])
+        given = unicodedata.normalize("NFC", rec[given_column])
+        family = unicodedata.normalize("NFC", rec[family_column])
         ok = True
         if not given.strip() and not family.strip():
             # One of the two may be empty: some people have a single name.
-            self.error(file, row, "givenName", "givenName and familyName are both empty")
+            self.error(file, row, given_column,
+                       f"{given_column} and {family_column} are both empty")
             ok = False
-        for column, value in (("givenName", given), ("familyName", family)):
+        for column, value in ((given_column, given), (family_column, family)):
             if not self._text_ok(file, row, column, value, MAX_NAME):
                 ok = False
         return (given, family) if ok else None
@@ -360,15 +364,16 @@ class _Parser:
             return False
         return True
 
-    def _email(self, file: str, row: int, value: str) -> tuple[bool, str | None]:
+    def _email(self, file: str, row: int, value: str,
+               column: str = "email") -> tuple[bool, str | None]:
         """(ok, address): addresses are lower-cased so that they match without regard to case."""
         value = unicodedata.normalize("NFC", value.strip()).lower()
         if not value:
             return True, None
-        if not self._text_ok(file, row, "email", value, MAX_EMAIL):
+        if not self._text_ok(file, row, column, value, MAX_EMAIL):
             return False, None
         if not _EMAIL.fullmatch(value):
-            self.error(file, row, "email", f"{value!r} is not an email address")
+            self.error(file, row, column, f"{value!r} is not an email address")
             return False, None
         return True, value
 

@@ -12,7 +12,7 @@ from datetime import date
 import sqlalchemy as sa
 
 from consent.access.facts import covers_population, lineage_ids
-from consent.auth.permissions import consent_authority
+from consent.auth.permissions import consent_authority, is_adult
 from consent.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from consent.extensions import db
 from consent.models import (
@@ -20,10 +20,12 @@ from consent.models import (
     Consent,
     ConsentEvent,
     ConsentForm,
+    Guardian,
     LegalBasis,
     Organization,
     RulesChange,
     Student,
+    StudentGuardian,
     User,
 )
 from consent.services.actors import Actor
@@ -82,7 +84,7 @@ def _authority(user: User, student: Student) -> str:
 def decide(student: Student, user: User, actor: Actor, *, agreement_id: int, recipient_slug: str,
            purposes: list[str], categories: list[str], decision: str = "grant",
            valid_through: date | None = None, language: str = "en",
-           form_version: int | None = None) -> list[Consent]:
+           form_version: int | None = None, paper: PaperSigning | None = None) -> list[Consent]:
     """Grant or refuse consent for a student to one recipient under one agreement.
 
     A consent can never be broader than its agreement: every purpose and category
@@ -92,8 +94,15 @@ def decide(student: Student, user: User, actor: Actor, *, agreement_id: int, rec
     :raises ValidationFailed: outside the agreement, or a bad date.
     :raises Conflict: the form the family saw has been replaced by a newer version.
     """
-    acted_as = _authority(user, student)
     today = local_date(utcnow())
+    if paper is None:
+        acted_as = _authority(user, student)
+        given_as, given_by, reason = acted_as, user.id, None
+    else:
+        # Staff record what a guardian (or the eligible student) signed on paper: the
+        # signer's authority on the day they signed is what counts.
+        given_as = paper.authority(student)
+        acted_as, given_by, reason = "staff", paper.signer_user_id, paper.reason
     agreement = db.session.get(Agreement, agreement_id)
     if agreement is None or agreement.legal_basis != LegalBasis.CONSENT \
             or agreement.state not in OPEN_AGREEMENT_STATES \
@@ -124,23 +133,59 @@ def decide(student: Student, user: User, actor: Actor, *, agreement_id: int, rec
                                       category):
                 fire(old, "supersede", actor)
                 old.ended_at = now
-                _ledger(old, "supersede", C.GRANTED, actor, acted_as, form)
+                _ledger(old, "supersede", C.GRANTED, actor, acted_as, form, reason)
             consent = Consent(student_id=student.id, agreement_id=agreement.id,
                               recipient_id=recipient.id, purpose=purpose, category=category,
                               state=C.REQUESTED.value,
                               valid_from=max(today, agreement.start_date),
                               valid_through=valid_through, form_id=form.id,
-                              given_by_user_id=user.id, given_as=acted_as,
+                              given_by_user_id=given_by, given_as=given_as,
                               granted_at=now if decision == "grant" else None)
             db.session.add(consent)
             db.session.flush()
             fire(consent, decision, actor, facts={"has_authority": True}, locked=True)
-            _ledger(consent, decision, C.REQUESTED, actor, acted_as, form)
+            _ledger(consent, decision, C.REQUESTED, actor, acted_as, form, reason)
             created.append(consent)
     db.session.flush()
     if decision == "grant":
         _note_change(recipient.id, [c.id for c in created], "consent_granted")
     return created
+
+
+class PaperSigning:
+    """Who signed a paper consent form and when, for `decide(..., paper=...)`.
+
+    `guardian` is the signer, or None when the student signed for themself.
+    """
+
+    def __init__(self, guardian: Guardian | None, signed_on: date, scan_note: str):
+        self.guardian, self.signed_on = guardian, signed_on
+        self.signer_user_id = guardian.user_id if guardian else None
+        who = guardian.display_name if guardian else "the student"
+        self.reason = f"paper form signed by {who} on {signed_on.isoformat()}; {scan_note}"
+
+    def authority(self, student: Student) -> str:
+        """'guardian' or 'student': who gave the consent, if they could on that day.
+
+        :raises Forbidden: the signer held no authority for the student that day.
+        """
+        adult = is_adult(student, self.signed_on)
+        if self.guardian is None:
+            if not adult:
+                raise Forbidden("a student may consent for themself from their 18th birthday",
+                                field="signer")
+            self.signer_user_id = student.user_id
+            return "student"
+        link = db.session.get(StudentGuardian, (student.id, self.guardian.id))
+        if link is None:
+            raise Forbidden("the signer is not linked to this student", field="signer")
+        if adult:
+            raise Forbidden("the student was 18 on that day and decides for themself",
+                            field="signer")
+        if not link.has_educational_rights:
+            raise Forbidden("the signer does not hold educational rights for this student",
+                            field="signer")
+        return "guardian"
 
 
 def _within(asked: list[str], allowed: list[str], field: str) -> None:

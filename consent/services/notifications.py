@@ -41,6 +41,13 @@ def _transmit(email: EmailMessage, message_id: int) -> None:
         smtp.send_message(email)
 
 
+def _attach_receipts(email: EmailMessage, message_id: int) -> None:
+    from consent.services.receipts import attachments_for  # receipts imports this module
+
+    for filename, pdf in attachments_for(message_id):
+        email.add_attachment(pdf, maintype="application", subtype="pdf", filename=filename)
+
+
 def deliver_outbox(now=None, limit: int = 100) -> int:
     """Send unsent messages over SMTP; each is claimed first so it goes out once.
 
@@ -65,6 +72,7 @@ def deliver_outbox(now=None, limit: int = 100) -> int:
         email["From"], email["To"], email["Subject"] = (
             config["MAIL_SENDER"], message.to_address, message.subject)
         email.set_content(message.body)
+        _attach_receipts(email, message.id)
         try:
             _transmit(email, message.id)
         except (OSError, smtplib.SMTPException) as exc:

@@ -12,7 +12,18 @@ from markupsafe import Markup
 
 from consent.auth.access import public
 from consent.timeutil import district_zone, iso
-from consent.web import admin, agreements, family, home, staff, verify
+from consent.web import (
+    admin,
+    agreements,
+    consent_requests,
+    family,
+    home,
+    paper_consents,
+    roster_upload,
+    sign_in_link,
+    staff,
+    verify,
+)
 from consent.web.forms import LEGAL_BASIS_LABELS
 
 
@@ -47,5 +58,9 @@ def register(app: Flask) -> None:
     app.register_blueprint(agreements.bp)
     app.register_blueprint(family.bp)
     app.register_blueprint(staff.bp)
+    app.register_blueprint(roster_upload.bp)
+    app.register_blueprint(sign_in_link.bp)
+    app.register_blueprint(consent_requests.bp)
+    app.register_blueprint(paper_consents.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(verify.bp)

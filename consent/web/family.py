@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from consent.auth.access import roles_accepted
@@ -19,15 +19,28 @@ from consent.errors import Conflict, DomainError, Forbidden, NotFound, Validatio
 from consent.extensions import db
 from consent.models import Consent, ConsentEvent, DataCategory, Disclosure, Student, User
 from consent.services import consents as service
+from consent.services import receipts
 from consent.services.actors import actor_for
 from consent.timeutil import local_date, utcnow
-from consent.web.forms import ConsentDecisionForm, RevokeForm
+from consent.web.forms import ConsentDecisionForm, LanguageForm, RevokeForm
+from consent.web.i18n import LANGUAGES, current_language, translate
 from workflows import InvalidTransition, TransitionRefused
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("family", __name__, url_prefix="/family")
 FAMILY = ("guardian", "student")
+
+
+@bp.context_processor
+def _language_context() -> dict:
+    """The family pages speak the family's language (see consent.web.i18n)."""
+    return {"_": translate, "lang": current_language(), "languages": LANGUAGES}
+
+
+@bp.app_template_filter("translate")
+def _translate_filter(text: str) -> str:
+    return translate(text)
 
 
 def _user() -> User:
@@ -145,7 +158,7 @@ def decide(student_id: int):
     key = f"{form.agreement.data}-{form.recipient.data}"
     option = next((o for o in _options(student, user) if o["key"] == key), None)
     if option is None:
-        flash("That agreement is no longer open for consent for this child.", "error")
+        flash(translate("That agreement is no longer open for consent for this child."), "error")
         return _render_student(student, 422)
     _decision_form(option, form, shown=False)
     if not form.validate():
@@ -161,15 +174,17 @@ def decide(student_id: int):
             recipient_slug=option["recipient"].slug, purposes=purposes, categories=categories,
             decision=form.decision.data, valid_through=form.valid_through.data,
             language=user.preferred_language, form_version=form.form_version.data)
+        receipts.send_receipt(user, student, created, form.decision.data)
     except (ValidationFailed, Conflict, Forbidden) as exc:
         db.session.rollback()
         if not _attach_error(form, exc):
-            flash(exc.message, "error")
+            flash(translate(exc.message), "error")
         return _render_student(_own_student(student_id), exc.status, (key, form))
     db.session.commit()
     what = "granted" if form.decision.data == "grant" else "refused"
-    flash(f"Thank you. You {what} consent for {option['recipient'].name} "
-          f"({len(created)} item{'s' if len(created) != 1 else ''}).", "success")
+    items = "%(count)s items" if len(created) != 1 else "1 item"
+    flash(translate(f"Thank you. You {what} consent for %(recipient)s ({items}).",
+                    recipient=option["recipient"].name, count=len(created)), "success")
     return redirect(url_for(".student", student_id=student_id))
 
 
@@ -196,16 +211,35 @@ def revoke(consent_id: int):
     try:
         consent = service.revoke(consent, user, actor_for(user),
                                  (form.reason.data or "").strip() or None, form.version.data)
+        receipts.send_receipt(user, consent.student, [consent], "revoke")
     except (Conflict, Forbidden, InvalidTransition, TransitionRefused) as exc:
         db.session.rollback()
         message = exc.message if isinstance(exc, DomainError) else str(exc)
         status = exc.status if isinstance(exc, DomainError) else 409
         if isinstance(exc, InvalidTransition | TransitionRefused):
             message = "This consent is no longer in force, so there is nothing to revoke."
-        flash(message, "error")
+        flash(translate(message), "error")
         return _render_student(_own_student(student_id), status)
     db.session.commit()
     names = _category_names()
-    flash(f"Sharing of {names.get(consent.category, consent.category)} with "
-          f"{consent.recipient.name} has stopped.", "success")
+    flash(translate("Sharing of %(category)s with %(recipient)s has stopped.",
+                    category=names.get(consent.category, consent.category),
+                    recipient=consent.recipient.name), "success")
     return redirect(url_for(".student", student_id=student_id))
+
+
+@bp.post("/language")
+@roles_accepted(*FAMILY)
+def set_language():
+    """Switch the family pages (and receipts) between English and Spanish."""
+    form = LanguageForm()
+    if form.validate():
+        user = db.session.get(User, _user().id)
+        user.preferred_language = form.language.data
+        db.session.commit()
+        flash(translate("Your language was changed.", form.language.data), "success")
+    # Back to the family page the switch was on; nothing else is followed.
+    target = request.form.get("next") or ""
+    if not (target.startswith("/family/") and "//" not in target and "\\" not in target):
+        target = url_for(".index")
+    return redirect(target)

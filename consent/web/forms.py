@@ -163,6 +163,12 @@ class ConsentDecisionForm(FlaskForm):
     decision = StringField(validators=[AnyOf(["grant", "refuse"])], default="grant")
 
 
+class LanguageForm(FlaskForm):
+    """The family pages' language switch."""
+
+    language = StringField(validators=[AnyOf(["en", "es"])])
+
+
 class RevokeForm(FlaskForm):
     version = version_field()
     reason = StringField("Reason (optional)", validators=[Optional(), Length(max=2000)])

@@ -1,0 +1,64 @@
+"""One-time sign-in links for families, sent by email.
+
+The token is random (256 bits) and only its SHA-256 is stored. A link works once and only
+for `SIGN_IN_LINK_MINUTES` (default 15); using it is a conditional UPDATE, so two clicks
+racing cannot both sign in. Asking for a link answers the same whatever the address, so the
+form tells nobody which addresses have accounts.
+
+A service: it flushes and never commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app, url_for
+
+from consent.extensions import db
+from consent.models import SignInLink, User, hash_token, new_token
+from consent.services.notifications import enqueue_email
+from consent.timeutil import utcnow
+
+logger = logging.getLogger(__name__)
+FAMILY_ROLES = ("guardian", "student")
+
+
+def link_lifetime() -> timedelta:
+    """How long an emailed link stays usable."""
+    return timedelta(minutes=int(current_app.config.get("SIGN_IN_LINK_MINUTES", 15)))
+
+
+def send_sign_in_link(email: str) -> bool:
+    """Email a one-time link if `email` belongs to an active family account.
+
+    Returns whether a link was sent; callers must not show that to the visitor.
+    """
+    address = email.strip().lower()
+    user = db.session.scalar(sa.select(User).where(User.email == address))
+    if user is None or not user.active or not user.has_any_role(*FAMILY_ROLES):
+        logger.info("sign-in link asked for an address without a family account")
+        return False
+    token, now = new_token(), utcnow()
+    db.session.add(SignInLink(user_id=user.id, token_hash=hash_token(token), created_at=now,
+                              expires_at=now + link_lifetime()))
+    minutes = int(link_lifetime().total_seconds() // 60)
+    enqueue_email(user.email, "Your Accordant sign-in link", "notify/sign_in_link.txt",
+                  user=user, minutes=minutes,
+                  link=url_for("sign_in_link.confirm", token=token, _external=True))
+    return True
+
+
+def use_sign_in_link(token: str) -> User | None:
+    """The user a still-valid, unused link belongs to, marking the link used; else None."""
+    now = utcnow()
+    token_hash = hash_token(token)
+    claimed = db.session.execute(sa.update(SignInLink).where(
+        SignInLink.token_hash == token_hash, SignInLink.used_at.is_(None),
+        SignInLink.expires_at > now).values(used_at=now)).rowcount
+    if not claimed:
+        return None
+    user = db.session.scalar(sa.select(User).join(SignInLink, SignInLink.user_id == User.id)
+                             .where(SignInLink.token_hash == token_hash))
+    return user if user is not None and user.active else None

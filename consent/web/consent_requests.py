@@ -1,0 +1,93 @@
+"""Staff pages to send consent requests to families and follow the answers.
+
+District staff (the agreement's source organization) and administrators only: the families
+and their addresses belong to the district.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import IntegerField, StringField
+from wtforms.validators import DataRequired, Length, Optional
+
+from consent.auth.access import roles_accepted
+from consent.extensions import db
+from consent.models import Agreement, LegalBasis, Organization, OrgKind, User
+from consent.services.actors import actor_for
+from consent.services.consent_requests import (
+    request_statuses,
+    requestable,
+    send_consent_requests,
+)
+
+bp = Blueprint("consent_requests", __name__, url_prefix="/staff/requests")
+ROLES = ("staff", "legal", "admin")
+
+
+class SendRequestsForm(FlaskForm):
+    agreement = IntegerField("Agreement", validators=[DataRequired()])
+    school = IntegerField("School (optional)", validators=[Optional()])
+    grade = StringField("Grade (optional)", validators=[Optional(), Length(max=8)])
+
+
+def _user() -> User:
+    return current_user._get_current_object()
+
+
+def _agreements(user: User) -> list[Agreement]:
+    """Consent-based agreements open for answers whose source is the user's organization."""
+    query = sa.select(Agreement).where(Agreement.legal_basis == LegalBasis.CONSENT)
+    if not user.has_role("admin"):
+        query = query.where(Agreement.source_org_id == (user.organization_id or -1))
+    return [a for a in db.session.scalars(query.order_by(Agreement.id)) if requestable(a)]
+
+
+def _own_agreement(user: User, agreement_id: int | None) -> Agreement:
+    """:raises 404: not an open consent agreement of the user's organization."""
+    agreement = next((a for a in _agreements(user) if a.id == agreement_id), None)
+    if agreement is None:
+        abort(404)
+    return agreement
+
+
+@bp.get("")
+@roles_accepted(*ROLES)
+def index():
+    """Choose an agreement and who to ask; see the answers to requests already sent."""
+    user = _user()
+    agreements = _agreements(user)
+    chosen = request.args.get("agreement", type=int)
+    agreement = _own_agreement(user, chosen) if chosen else None
+    statuses = request_statuses(agreement) if agreement else []
+    counts: dict[str, int] = {}
+    for row in statuses:
+        counts[row.answer] = counts.get(row.answer, 0) + 1
+    schools = db.session.scalars(sa.select(Organization).where(
+        Organization.kind == OrgKind.SCHOOL).order_by(Organization.name)).all()
+    return render_template("staff/requests.html", form=SendRequestsForm(), agreements=agreements,
+                           agreement=agreement, statuses=statuses, counts=counts,
+                           schools=schools)
+
+
+@bp.post("")
+@roles_accepted(*ROLES)
+def send():
+    """Send requests to the guardians of the chosen students (once per guardian)."""
+    user = _user()
+    form = SendRequestsForm()
+    if not form.validate():
+        flash("Choose an agreement.", "error")
+        return redirect(url_for(".index"))
+    agreement = _own_agreement(user, form.agreement.data)
+    report = send_consent_requests(agreement, user.id, actor_for(user),
+                                   school_id=form.school.data,
+                                   grade=(form.grade.data or "").strip() or None)
+    db.session.commit()
+    flash(f"{report.sent} request(s) sent; {report.already_sent} already sent before; "
+          f"{report.no_email} guardian(s) without an email address; "
+          f"{len(report.student_is_adult)} student(s) are 18 and decide for themselves.",
+          "success")
+    return redirect(url_for(".index", agreement=agreement.id))

@@ -1,0 +1,138 @@
+"""A small message catalogue for the family pages: English (the keys) and Spanish.
+
+The family pages are few and their wording changes with them, so a dictionary next to the
+code is simpler to keep right than compiled gettext catalogues. `translate(text, **values)`
+looks the English text up, then fills in `%(name)s` values; a missing entry shows the
+English (and a test checks that every string the family templates use has a Spanish entry).
+"""
+
+from __future__ import annotations
+
+from flask import session
+from flask_login import current_user
+
+LANGUAGES = {"en": "English", "es": "Español"}
+
+SPANISH = {
+    # index
+    "Your children": "Sus hijos",
+    "Your records": "Sus registros",
+    "Choose a name to see which school records may be shared, with whom, and to say yes or no.":
+        "Elija un nombre para ver qué registros escolares se pueden compartir, con quién, y "
+        "para decir sí o no.",
+    "Grade %(grade)s": "Grado %(grade)s",
+    "No student is linked to your account yet. Please contact your school.":
+        "Todavía no hay ningún estudiante vinculado a su cuenta. Comuníquese con su escuela.",
+    # language switch
+    "Language": "Idioma",
+    "Change language": "Cambiar idioma",
+    # student page
+    "Back to your children": "Volver a sus hijos",
+    "Back to your records": "Volver a sus registros",
+    "You can see this page, but you cannot give or take back permission: %(reason)s.":
+        "Puede ver esta página, pero no puede dar ni retirar permisos: %(reason)s.",
+    "Requests to share records": "Solicitudes para compartir registros",
+    "Why:": "Para qué:",
+    "What:": "Qué:",
+    "Until:": "Hasta:",
+    "%(date)s at the latest.": "el %(date)s como máximo.",
+    "Read the consent form (%(title)s, version %(version)s)":
+        "Lea el formulario de permiso (%(title)s, versión %(version)s)",
+    "What the information may be used for": "Para qué se puede usar la información",
+    "Which information may be shared": "Qué información se puede compartir",
+    "Until (optional, at the latest %(date)s)": "Hasta (opcional, como máximo el %(date)s)",
+    "“Yes” shares only what you ticked. “No” refuses what you ticked, or everything if you "
+    "ticked nothing.":
+        "«Sí» comparte solo lo que marcó. «No» niega lo que marcó, o todo si no marcó nada.",
+    "Yes, share what I ticked": "Sí, compartir lo que marqué",
+    "No, do not share": "No, no compartir",
+    "The consent form for this request is not ready yet.":
+        "El formulario de permiso para esta solicitud todavía no está listo.",
+    "There are no open requests to share %(name)s's records.":
+        "No hay solicitudes abiertas para compartir los registros de %(name)s.",
+    "Your answers": "Sus respuestas",
+    "Shared with": "Se comparte con",
+    "Information": "Información",
+    "Used for": "Para qué",
+    "State": "Estado",
+    "Valid through": "Válido hasta",
+    "Action": "Acción",
+    "Revoke": "Retirar",
+    "Revoke sharing of %(category)s with %(recipient)s":
+        "Retirar el permiso de compartir %(category)s con %(recipient)s",
+    "You have not answered any request yet.": "Todavía no ha respondido ninguna solicitud.",
+    "Who received what": "Quién recibió qué",
+    "Each time a partner received %(name)s's records, it is listed here. Most sharing needs "
+    "your consent. The law also allows a few exceptions without consent (for example, staff "
+    "acting as school officials, or an audit of a program); the district keeps a record of "
+    "those too.":
+        "Cada vez que una organización recibió registros de %(name)s, aparece aquí. Casi todo "
+        "intercambio necesita su permiso. La ley también permite algunas excepciones sin "
+        "permiso (por ejemplo, personal que actúa como funcionario escolar, o la auditoría de "
+        "un programa); el distrito también lleva un registro de esas.",
+    "When": "Cuándo",
+    "Who received it": "Quién lo recibió",
+    "What": "Qué",
+    "What for": "Para qué",
+    "Allowed because": "Permitido porque",
+    "With your family's consent": "Con el permiso de su familia",
+    "Directory information (shared unless you opt out)":
+        "Información de directorio (se comparte a menos que usted se oponga)",
+    "Without consent, under a legal exception (%(basis)s)":
+        "Sin permiso, según una excepción legal (%(basis)s)",
+    "No partner has received %(name)s's records yet.":
+        "Ninguna organización ha recibido todavía registros de %(name)s.",
+    "History": "Historial",
+    "By whom": "Quién",
+    "The system": "El sistema",
+    "Nothing has happened yet.": "Todavía no ha pasado nada.",
+    "%(event)s: %(category)s for %(purpose)s, shared with %(recipient)s":
+        "%(event)s: %(category)s para %(purpose)s, compartido con %(recipient)s",
+    # states and events
+    "Requested": "Solicitado", "Granted": "Dado", "Refused": "Negado", "Revoked": "Retirado",
+    "Expired": "Terminado", "Superseded": "Reemplazado", "Lapsed": "Caducado",
+    "Grant": "Permiso dado", "Refuse": "Permiso negado", "Supersede": "Reemplazado",
+    "Lapse": "Caducado", "Expire": "Terminado",
+    # messages from the views and services
+    "Thank you. You granted consent for %(recipient)s (%(count)s items).":
+        "Gracias. Usted dio su permiso a %(recipient)s (%(count)s elementos).",
+    "Thank you. You refused consent for %(recipient)s (%(count)s items).":
+        "Gracias. Usted negó su permiso a %(recipient)s (%(count)s elementos).",
+    "Thank you. You granted consent for %(recipient)s (1 item).":
+        "Gracias. Usted dio su permiso a %(recipient)s (1 elemento).",
+    "Thank you. You refused consent for %(recipient)s (1 item).":
+        "Gracias. Usted negó su permiso a %(recipient)s (1 elemento).",
+    "Sharing of %(category)s with %(recipient)s has stopped.":
+        "Se dejó de compartir %(category)s con %(recipient)s.",
+    "That agreement is no longer open for consent for this child.":
+        "Ese acuerdo ya no está abierto a permisos para este estudiante.",
+    "This consent is no longer in force, so there is nothing to revoke.":
+        "Este permiso ya no está vigente, así que no hay nada que retirar.",
+    "choose at least one": "elija al menos una opción",
+    "the consent form was updated after you opened it; read the new version":
+        "el formulario de permiso cambió después de que usted lo abrió; lea la nueva versión",
+    "you do not hold educational rights for this student":
+        "usted no tiene los derechos educativos de este estudiante",
+    "this student is 18 and now decides for themself":
+        "este estudiante tiene 18 años y ahora decide por sí mismo",
+    "a student may act for themself from their 18th birthday":
+        "un estudiante puede decidir por sí mismo a partir de los 18 años",
+    "the date is in the past": "la fecha ya pasó",
+    "Your language was changed.": "Se cambió su idioma.",
+}
+CATALOGUES = {"es": SPANISH}
+
+
+def current_language() -> str:
+    """The signed-in person's language, else the one chosen in this browser, else English."""
+    if current_user.is_authenticated and current_user.preferred_language in LANGUAGES:
+        return current_user.preferred_language
+    chosen = session.get("language")
+    return chosen if chosen in LANGUAGES else "en"
+
+
+def translate(text: str, language: str | None = None, **values) -> str:
+    """`text` in `language` (default: the current one), with `%(name)s` values filled in."""
+    catalogue = CATALOGUES.get(language or current_language(), {})
+    result = catalogue.get(text, text)
+    return result % values if values else result

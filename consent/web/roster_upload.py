@@ -1,0 +1,105 @@
+"""Roster upload for district staff: the same parser, importer and single transaction as
+`accordant roster import`, from a file chosen in the browser.
+
+Only administrators and the district's own staff may import (a roster describes the whole
+district); partner staff get 403. The upload is parsed in memory and then discarded.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, abort, render_template
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import StringField
+from wtforms.validators import Length, Optional, ValidationError
+
+from consent.auth.access import roles_accepted
+from consent.auth.permissions import is_district_user
+from consent.extensions import db
+from consent.roster.families_csv import parse_families
+from consent.roster.importer import import_roster
+from consent.roster.oneroster import Roster, RosterError, parse_files, read_source
+from consent.services import audit
+from consent.services.actors import actor_for
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("roster", __name__, url_prefix="/staff/roster")
+ZIP_MAGIC = b"PK\x03\x04"
+SHOWN_ERRORS = 200  # the rest are counted; the district fixes its export and tries again
+
+
+def _zip_or_csv(form, field) -> None:
+    """A OneRoster .zip (by its first bytes) or a families .csv (by its name)."""
+    upload = field.data
+    head = upload.stream.read(len(ZIP_MAGIC))
+    upload.stream.seek(0)
+    name = (upload.filename or "").lower()
+    if head != ZIP_MAGIC and not name.endswith(".csv"):
+        raise ValidationError("Choose a OneRoster .zip file or a families .csv file.")
+
+
+class RosterUploadForm(FlaskForm):
+    roster = FileField("Roster file", validators=[FileRequired("Choose the roster file."),
+                                                  _zip_or_csv],
+                       description="A OneRoster 1.1 CSV .zip, or a families .csv. Up to 20 MB.")
+    date_format = StringField("Date format (families CSV only)", validators=[
+        Optional(), Length(max=32)],
+        description="Leave empty for YYYY-MM-DD; e.g. %m/%d/%Y for 04/05/2011.")
+
+
+def _may_import() -> None:
+    user = current_user._get_current_object()
+    if not (user.has_role("admin") or is_district_user(user)):
+        abort(403)
+
+
+def _parse(data: bytes, filename: str, date_format: str | None) -> Roster:
+    if data.startswith(ZIP_MAGIC):
+        # The zip reader wants a file; a private temporary folder holds it for the parse only.
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "roster.zip"
+            path.write_bytes(data)
+            try:
+                return parse_files(read_source(path))
+            except RosterError as exc:
+                return Roster(errors=exc.errors)
+    name = Path(filename or "families.csv").name or "families.csv"
+    return parse_families(data, name=name, date_format=date_format or None)
+
+
+@bp.route("", methods=["GET", "POST"])
+@roles_accepted("staff", "admin")
+def upload():
+    """Upload a roster; every refused row is listed, and then nothing is written."""
+    _may_import()
+    form = RosterUploadForm()
+    if not form.validate_on_submit():
+        status = 422 if form.is_submitted() else 200
+        return render_template("staff/roster.html", form=form, errors=None, report=None), status
+    upload_file = form.roster.data
+    roster = _parse(upload_file.read(), upload_file.filename, form.date_format.data)
+    errors = roster.errors
+    report = None
+    if not errors:
+        try:
+            report = import_roster(roster, session=db.session)
+            audit.record("roster_imported", "roster", None,
+                         actor_for(current_user._get_current_object()),
+                         data={"file": Path(upload_file.filename or "").name[:200],
+                               **{kind: vars(c) for kind, c in report.counts.items()}})
+            db.session.commit()
+        except RosterError as exc:
+            db.session.rollback()
+            errors, report = exc.errors, None
+    if errors:
+        return render_template("staff/roster.html", form=form, errors=errors[:SHOWN_ERRORS],
+                               more=max(len(errors) - SHOWN_ERRORS, 0), report=None), 422
+    logger.info("roster uploaded by user %s", current_user.id)
+    return render_template("staff/roster.html", form=RosterUploadForm(formdata=None),
+                           errors=None, report=report)
