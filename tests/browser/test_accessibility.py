@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.api.helpers import make_partnership
+from tests.browser.conftest import PHONE, _page
 from tests.browser.helpers import sign_in
 from tests.consents.test_consent_semantics import _grant, _open_agreement
 
@@ -23,6 +24,15 @@ RUN_AXE = """async () => {
             nodes: v.nodes.map(n => n.target.join(" ")).slice(0, 5)})),
           passes: result.passes.length};
 }"""
+
+
+@pytest.fixture
+def page(browser):
+    """A phone-sized page that may load axe-core: the site's content policy allows no
+    scripts at all, so this one context is told to look past it (the DOM is the same)."""
+    context, page = _page(browser, {**PHONE, "bypass_csp": True})
+    yield page
+    context.close()
 
 
 def axe_violations(page) -> list[dict]:

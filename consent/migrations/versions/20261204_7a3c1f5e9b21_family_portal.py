@@ -1,7 +1,7 @@
 """family portal: sign-in links, consent receipts, consent requests, paper consent scans
 
 Revision ID: 7a3c1f5e9b21
-Revises: e4d7bbcd8f70
+Revises: bbc258c7a0d9
 Create Date: 2026-12-04 03:08:16.530437
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '7a3c1f5e9b21'
-down_revision = 'e4d7bbcd8f70'
+down_revision = 'bbc258c7a0d9'
 branch_labels = None
 depends_on = None
 
