@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import click
 import sqlalchemy as sa
 from flask import Flask
@@ -30,13 +32,20 @@ clients_cli = AppGroup("clients", help="Issue API tokens for enforcers.")
 
 
 @audit_cli.command("verify")
-def audit_verify() -> None:
+@click.option("--head", metavar="ID:HASH",
+              help="The head an earlier run printed; proves no entry was cut off the end.")
+def audit_verify(head: str | None) -> None:
     """Verify the audit hash chain; name the first broken link."""
     from consent.services.audit import verify_chain
 
-    report = verify_chain()
+    if head is not None and not re.fullmatch(r"[1-9][0-9]*:[0-9a-f]{64}", head):
+        raise click.BadParameter("give the ID:HASH that an earlier run printed",
+                                 param_hint="--head")
+    report = verify_chain(head=head)
     if report.ok:
-        click.echo(f"audit chain intact: {report.entries} entries")
+        click.echo(f"audit chain intact: {report.entries} entries"
+                   + (f"; head {report.head} (keep it to check later runs)" if report.head
+                      else ""))
         return
     raise click.ClickException(
         f"audit chain broken at entry {report.first_broken_id}: {report.problem} "

@@ -112,7 +112,10 @@ class Factory:
             start_date=start, end_date=end, created_by_id=created_by.id if created_by else None,
             executed_at=executed_at, scope_description="Students served by the program",
             use_limitation="Only for the stated purposes.", no_reidentification=True,
-            destruction_days=30, retention_days=365, **fields)
+            destruction_days=30, retention_days=365,
+            security_requirements=fields.pop("security_requirements",
+                                             "Encrypted at rest and in transit."),
+            breach_notification_hours=fields.pop("breach_notification_hours", 72), **fields)
         agreement.parties = [AgreementParty(organization_id=source.id, role="source",
                                             signing_group=1, review_required=True)]
         agreement.parties += [AgreementParty(organization_id=r.id, role="recipient",

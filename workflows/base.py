@@ -57,7 +57,10 @@ class _Subject:
 
     @state.setter
     def state(self, value):
-        self.record.state = str(value)
+        # `transitions` sets the initial state when it binds; writing an equal value
+        # would still mark an ORM row dirty, so only a real move writes.
+        if self.record.state != str(value):
+            self.record.state = str(value)
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,22 @@ class Workflow:
         refusal = self.refusal(record, event, actor, facts)
         if refusal:
             raise TransitionRefused(event, record.state, refusal)
+        machine = self.bind(record)
+        try:
+            machine.model.trigger(event)
+        except MachineError as exc:  # pragma: no cover - refusal() checked the same edge
+            raise InvalidTransition(event, record.state) from exc
+        finally:
+            machine.remove_model(machine.model)
+        return record.state
+
+    def bind(self, record) -> Machine:
+        """A `transitions` machine bound to `record` for one operation (its `model`).
+
+        It starts in the record's own state, so binding never changes a loaded record,
+        and has no automatic `to_<state>` triggers, so only the edges above exist.
+        Guards are not part of it: `apply()` checks them first.
+        """
         subject = _Subject(record)
         machine = Machine(
             model=subject,
@@ -130,12 +149,7 @@ class Workflow:
             auto_transitions=False,
             ignore_invalid_triggers=False,
         )
-        try:
-            subject.trigger(event)
-        except MachineError as exc:  # pragma: no cover - refusal() checked the same edge
-            raise InvalidTransition(event, record.state) from exc
-        machine.remove_model(subject)
-        return record.state
+        return machine
 
     def mermaid(self) -> str:
         """A Mermaid state diagram of this machine, generated from its edges."""

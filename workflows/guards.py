@@ -43,3 +43,21 @@ def actor_is_not_author(ev: Event):
     if ev.actor is not None and author is not None and getattr(ev.actor, "id", None) == author:
         return Refusal("forbidden", "you cannot review an agreement you drafted")
     return None
+
+
+def actor_of_organization(attribute: str, reason: str):
+    """Allow actors whose organization is the record's `attribute` (an id, or a collection
+    of ids). The system acts for every organization, so it always passes."""
+
+    def guard(ev: Event):
+        if ev.actor is not None and ev.actor.has_any_role("system"):
+            return None
+        allowed = getattr(ev.record, attribute, None)
+        allowed = set(allowed) if isinstance(allowed, (set, frozenset, list, tuple)) else {allowed}
+        org = getattr(ev.actor, "organization_id", None)
+        if org is None or org not in allowed:
+            return Refusal("forbidden", reason)
+        return None
+
+    guard.__name__ = f"actor_of_{attribute}"
+    return guard

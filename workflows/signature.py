@@ -3,7 +3,7 @@
 from enum import StrEnum
 
 from workflows.base import Workflow, edge
-from workflows.guards import actor_has_role, fact_true
+from workflows.guards import actor_has_role, actor_of_organization, fact_true
 
 
 class SignatureState(StrEnum):
@@ -16,7 +16,9 @@ class SignatureState(StrEnum):
 
 S = SignatureState
 SIGNATORY = actor_has_role("signatory")
-OWN_ORG = fact_true("own_organization", "you may only sign for your own organization", "forbidden")
+# The signature row names its party; only that organization's signatories act on it.
+OWN_ORG = actor_of_organization("organization_id",
+                                "you may only sign for your own organization")
 
 SIGNATURE = Workflow(
     "signature",

@@ -40,13 +40,16 @@ def actions_for(agreement, actor) -> list[str]:
               if e in AGREEMENT_REQUEST_EVENTS]
     if agreement.ended_on is not None and "terminate" in events:
         events.remove("terminate")  # termination is already noticed; the service refuses
+    if "approve" in events and service.has_approved(agreement, actor.organization_id):
+        events.remove("approve")  # one approval per organization and revision
     if service.can_sign_now(agreement, actor):
         events += ["sign", "decline"]
     if actor.has_any_role("legal", "reviewer") and agreement.state in service.OPEN_STATES:
         events.append("comment")
     in_force = (agreement.state in (AgreementState.EXECUTED, AgreementState.ACTIVE)
                 and agreement.ended_on is None)
-    if in_force and actor.has_any_role("legal"):
+    if in_force and actor.has_any_role("legal") and (
+            actor.organization_id == agreement.source_org_id):
         # The service refuses a second successor while one is still open.
         successor_open = db.session.scalar(sa.select(Agreement.id).where(
             Agreement.predecessor_id == agreement.id,

@@ -105,6 +105,16 @@ class Agreement(TimestampMixin, db.Model):
     def recipient_ids(self) -> set[int]:
         return {p.organization_id for p in self.parties if p.role == PartyRole.RECIPIENT}
 
+    @property
+    def party_org_ids(self) -> set[int]:
+        """Every party's organization (the workflow's organization guards read this)."""
+        return {p.organization_id for p in self.parties}
+
+    @property
+    def reviewing_org_ids(self) -> set[int]:
+        """The parties whose reviewers must approve each revision."""
+        return {p.organization_id for p in self.parties if p.review_required}
+
     def party_for(self, organization_id: int | None) -> AgreementParty | None:
         return next((p for p in self.parties if p.organization_id == organization_id), None)
 

@@ -110,12 +110,15 @@ def _population(raw: dict | None) -> dict:
     return {"schools": [o.id for o in schools], "grades": list(raw.get("grades", []))}
 
 
-# The field that supplies each FERPA written-agreement element.
+# The field that supplies each FERPA written-agreement element (shared/reference.md),
+# in the order the checklist names them.
 CHECKLIST_FIELDS = {
-    "purpose": "purposes", "scope": "scope_description", "duration": "end_date",
-    "data disclosed": "categories", "use limitation": "use_limitation",
-    "no re-identification": "no_reidentification",
-    "destruction with a time period": "destruction_days", "recipient": "recipients",
+    "recipient": "recipients", "legal authority": "legal_basis", "purpose": "purposes",
+    "scope": "scope_description", "duration": "end_date", "data disclosed": "categories",
+    "use limitation": "use_limitation", "no re-identification": "no_reidentification",
+    "security requirements": "security_requirements", "retention": "retention_days",
+    "destruction with a time period": "destruction_days",
+    "breach notification": "breach_notification_hours",
 }
 
 
@@ -143,25 +146,22 @@ def _parties(source: Organization, recipients: list[Organization],
 
 
 def checklist_missing(agreement: Agreement) -> list[str]:
-    """The FERPA written-agreement elements this agreement still lacks."""
-    missing = []
-    if not agreement.purposes:
-        missing.append("purpose")
-    if not (agreement.scope_description or "").strip():
-        missing.append("scope")
-    if not (agreement.start_date and agreement.end_date):
-        missing.append("duration")
-    if not agreement.categories:
-        missing.append("data disclosed")
-    if not (agreement.use_limitation or "").strip():
-        missing.append("use limitation")
-    if not agreement.no_reidentification:
-        missing.append("no re-identification")
-    if not agreement.destruction_days:
-        missing.append("destruction with a time period")
-    if not agreement.recipient_ids:
-        missing.append("recipient")
-    return missing
+    """The FERPA written-agreement elements this agreement still lacks, in checklist order."""
+    present = {
+        "recipient": bool(agreement.recipient_ids),
+        "legal authority": agreement.legal_basis in {b.value for b in LegalBasis},
+        "purpose": bool(agreement.purposes),
+        "scope": bool((agreement.scope_description or "").strip()),
+        "duration": bool(agreement.start_date and agreement.end_date),
+        "data disclosed": bool(agreement.categories),
+        "use limitation": bool((agreement.use_limitation or "").strip()),
+        "no re-identification": bool(agreement.no_reidentification),
+        "security requirements": bool((agreement.security_requirements or "").strip()),
+        "retention": agreement.retention_days is not None,
+        "destruction with a time period": bool(agreement.destruction_days),
+        "breach notification": bool(agreement.breach_notification_hours),
+    }
+    return [element for element in CHECKLIST_FIELDS if not present[element]]
 
 
 def create_draft(data: dict, actor: Actor) -> Agreement:
@@ -197,6 +197,15 @@ def create_draft(data: dict, actor: Actor) -> Agreement:
     return agreement
 
 
+def _require_drafting_legal(agreement: Agreement, actor: Actor, what: str) -> None:
+    """Only the drafting organization's legal staff change an agreement's content.
+
+    :raises Forbidden: another role, or legal staff of another organization.
+    """
+    if not actor.has_any_role("legal") or actor.organization_id != agreement.source_org_id:
+        raise Forbidden(f"only the drafting organization's legal staff {what} this agreement")
+
+
 SUCCESSOR_KINDS = ("renewal", "amendment")
 OPEN_STATES = {S.DRAFT, S.IN_REVIEW, S.APPROVED, S.OUT_FOR_SIGNATURE}
 
@@ -213,8 +222,7 @@ def start_successor(predecessor: Agreement, kind: str, actor: Actor,
     """
     if kind not in SUCCESSOR_KINDS:
         raise ValidationFailed("choose renewal or amendment", field="kind")
-    if not actor.has_any_role("legal"):
-        raise Forbidden("only legal staff renew or amend agreements")
+    _require_drafting_legal(predecessor, actor, "renew or amend")
     predecessor = lock(Agreement, predecessor.id)
     check_version(predecessor, expected_version)
     if predecessor.state not in (S.EXECUTED, S.ACTIVE) or predecessor.ended_on is not None:
@@ -255,8 +263,7 @@ def update_content(agreement: Agreement, data: dict, actor: Actor, expected_vers
 
     :raises Conflict: stale version, or a state in which content is frozen.
     """
-    if not actor.has_any_role("legal"):
-        raise Forbidden("only legal staff edit agreements")
+    _require_drafting_legal(agreement, actor, "edit")
     agreement = lock(Agreement, agreement.id)
     check_version(agreement, expected_version)
     if agreement.state not in EDITABLE_STATES:
@@ -267,6 +274,7 @@ def update_content(agreement: Agreement, data: dict, actor: Actor, expected_vers
     values["start_date"] = _as_date(values["start_date"], "start_date")
     values["end_date"] = _as_date(values["end_date"], "end_date")
     _check_content(values)
+    _check_continuity(agreement, values["start_date"])
     if "population" in data:
         values["population"] = _population(data["population"])
     changed = sorted(k for k in CONTENT_FIELDS if values[k] != getattr(agreement, k))
@@ -280,6 +288,23 @@ def update_content(agreement: Agreement, data: dict, actor: Actor, expected_vers
     audit.record("edit", "agreement", agreement.id, actor, data={
         "changed": changed, "revision": agreement.revision})
     return agreement
+
+
+def _check_continuity(agreement: Agreement, start: date) -> None:
+    """A successor must take over no later than the day after its predecessor ends, so
+    no day is left uncovered (an earlier start supersedes the predecessor at once).
+
+    :raises ValidationFailed: the start date would leave a gap.
+    """
+    if agreement.predecessor_id is None:
+        return
+    predecessor = db.session.get(Agreement, agreement.predecessor_id)
+    latest = predecessor.end_date + timedelta(days=1)
+    if start > latest:
+        raise ValidationFailed(
+            f"agreement {predecessor.id} ends on {predecessor.end_date.isoformat()}; its "
+            f"{agreement.successor_kind} must start on or before {latest.isoformat()} so no "
+            "day is left uncovered", field="start_date")
 
 
 def _void_signatures(agreement: Agreement, actor: Actor) -> None:
@@ -317,16 +342,31 @@ def add_comment(agreement: Agreement, actor: Actor, text: str) -> Agreement:
     return agreement
 
 
+def _round_approvals(agreement: Agreement):
+    """A select of the organizations that approved in the current review round: on the
+    current revision, after the last request for changes (the draft may have been
+    edited since, so earlier approvals no longer count)."""
+    last_request = sa.select(sa.func.coalesce(sa.func.max(Review.id), 0)).where(
+        Review.agreement_id == agreement.id, Review.revision == agreement.revision,
+        Review.decision == "request_changes").scalar_subquery()
+    return sa.select(Review.organization_id).where(
+        Review.agreement_id == agreement.id, Review.revision == agreement.revision,
+        Review.decision == "approve", Review.id > last_request)
+
+
 def reviews_complete(agreement: Agreement, extra_org_id: int | None = None) -> bool:
-    """Every party that must review has approved the current revision."""
+    """Every party that must review has approved the current revision in this round."""
     required = {p.organization_id for p in agreement.parties if p.review_required}
-    approved = set(db.session.scalars(
-        sa.select(Review.organization_id).where(
-            Review.agreement_id == agreement.id, Review.revision == agreement.revision,
-            Review.decision == "approve")))
+    approved = set(db.session.scalars(_round_approvals(agreement)))
     if extra_org_id:
         approved.add(extra_org_id)
     return required <= approved
+
+
+def has_approved(agreement: Agreement, org_id: int | None) -> bool:
+    """True when `org_id`'s reviewers already approved in the current review round."""
+    return db.session.scalar(_round_approvals(agreement).where(
+        Review.organization_id == org_id).limit(1)) is not None
 
 
 def review(agreement: Agreement, actor: Actor, decision: str, comment: str,
@@ -340,8 +380,11 @@ def review(agreement: Agreement, actor: Actor, decision: str, comment: str,
     party = agreement.party_for(actor.organization_id)
     if actor.has_any_role("reviewer") and (party is None or not party.review_required):
         raise Forbidden("your organization does not review this agreement")
-    facts = {"reviews_complete": reviews_complete(agreement, actor.organization_id)}
     event = "approve" if decision == "approve" else "request_changes"
+    if event == "approve" and has_approved(agreement, actor.organization_id):
+        raise Conflict("your organization has already approved this revision",
+                       details={"state": agreement.state})
+    facts = {"reviews_complete": reviews_complete(agreement, actor.organization_id)}
     if event == "approve" and not facts["reviews_complete"]:
         # Not the last approval: check the event would be allowed, then only record it.
         refusal = AGREEMENT.refusal(agreement, "approve", actor, {"reviews_complete": True})
@@ -408,6 +451,30 @@ def _signatories_of(org_id: int) -> list[User]:
             User.organization_id == org_id, Role.name == "signatory", User.active)))
 
 
+def _signature_to_act_on(agreement: Agreement, actor: Actor) -> Signature:
+    """The actor's organization's signature when it is that organization's turn.
+
+    Checked before anything is written, so a refused request leaves no trace.
+
+    :raises Conflict: not out for signature, not the organization's turn, or already done.
+    :raises Forbidden: the actor's organization is not a party.
+    """
+    if agreement.state != S.OUT_FOR_SIGNATURE:
+        raise Conflict(f"the agreement is {agreement.state}, not out for signature",
+                       details={"state": agreement.state})
+    sig = next((s for s in _signatures(agreement) if s.organization_id == actor.organization_id),
+               None)
+    if sig is None:
+        raise Forbidden("your organization is not a party to this agreement")
+    if sig.state == SignatureState.PENDING:
+        raise Conflict("it is not your organization's turn to sign yet",
+                       details={"state": agreement.state, "signature": sig.state})
+    if sig.state != SignatureState.INVITED:
+        raise Conflict(f"your organization's signature is already {sig.state}",
+                       details={"state": agreement.state, "signature": sig.state})
+    return sig
+
+
 def sign(agreement: Agreement, actor: Actor, *, name: str, title: str, authority: str,
          document_sha256: str, expected_version: int | None = None) -> Agreement:
     """Sign for the actor's organization; the last signature executes the agreement.
@@ -420,16 +487,7 @@ def sign(agreement: Agreement, actor: Actor, *, name: str, title: str, authority
     """
     agreement = lock(Agreement, agreement.id)
     check_version(agreement, expected_version)
-    if agreement.state != S.OUT_FOR_SIGNATURE:
-        raise Conflict(f"the agreement is {agreement.state}, not out for signature",
-                       details={"state": agreement.state})
-    sig = next((s for s in _signatures(agreement) if s.organization_id == actor.organization_id),
-               None)
-    if sig is None:
-        raise Forbidden("your organization is not a party to this agreement")
-    if sig.state == SignatureState.PENDING:
-        raise Conflict("it is not your organization's turn to sign yet",
-                       details={"state": agreement.state})
+    sig = _signature_to_act_on(agreement, actor)
     document = signing_document(agreement)
     if document is None or document.sha256 != document_sha256:
         raise Conflict("the document you were shown is not the current revision; reload it",
@@ -440,7 +498,7 @@ def sign(agreement: Agreement, actor: Actor, *, name: str, title: str, authority
     sig.authority, sig.signed_at = authority, utcnow()
     sig.ip_address, sig.user_agent = actor.ip, actor.user_agent
     sig.document_sha256 = document_sha256
-    fire(sig, "sign", actor, facts={"own_organization": True}, revision_hash=document.sha256,
+    fire(sig, "sign", actor, revision_hash=document.sha256,
          data={"name": name, "title": title, "authority": authority}, locked=True)
     if all(s.state == SignatureState.SIGNED for s in _signatures(agreement)):
         _execute(agreement)
@@ -454,11 +512,8 @@ def decline(agreement: Agreement, actor: Actor, reason: str,
     """A signatory declines with a reason; the agreement is declined."""
     agreement = lock(Agreement, agreement.id)
     check_version(agreement, expected_version)
-    sig = next((s for s in _signatures(agreement) if s.organization_id == actor.organization_id),
-               None)
-    if sig is None:
-        raise Forbidden("your organization is not a party to this agreement")
-    fire(sig, "decline", actor, facts={"own_organization": True, "reason": bool(reason.strip())})
+    sig = _signature_to_act_on(agreement, actor)
+    fire(sig, "decline", actor, facts={"reason": bool(reason.strip())})
     sig.decline_reason = reason
     fire(agreement, "decline", actor, locked=True, data={"reason": reason})
     return agreement

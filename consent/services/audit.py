@@ -62,22 +62,32 @@ class ChainReport:
     entries: int
     first_broken_id: int | None
     problem: str | None
+    head: str | None = None  # "id:hash" of the last entry of an intact chain
 
     @property
     def ok(self) -> bool:
         return self.first_broken_id is None
 
 
-def verify_chain(batch: int = 5000) -> ChainReport:
-    """Walk the whole chain; name the first entry whose link or content does not verify."""
+def verify_chain(batch: int = 5000, head: str | None = None) -> ChainReport:
+    """Walk the whole chain; name the first entry whose link or content does not verify.
+
+    A chain alone cannot show that entries were cut off its end. `head`, the
+    "id:hash" an earlier verification reported (and that was kept elsewhere), must
+    still be in the chain, unchanged; otherwise that entry is named as the break.
+    """
     prev_hash, expected_id, count, after = GENESIS, 1, 0, 0
+    anchor_id, _, anchor_hash = (head or "").partition(":")
     while True:
         # Plain rows, not ORM objects: the walk must not touch the caller's session.
         rows = db.session.execute(
             sa.select(*AuditEntry.__table__.c).where(AuditEntry.id > after)
             .order_by(AuditEntry.id).limit(batch)).all()
         if not rows:
-            return ChainReport(count, None, None)
+            if head and int(anchor_id) >= expected_id:
+                return ChainReport(count, int(anchor_id), f"entry {anchor_id} (the recorded "
+                                   f"head) is missing: the chain was cut after entry {after}")
+            return ChainReport(count, None, None, f"{after}:{prev_hash}" if count else None)
         for e in rows:
             if e.id != expected_id:
                 return ChainReport(count, expected_id, f"entry {expected_id} is missing")
@@ -85,4 +95,7 @@ def verify_chain(batch: int = 5000) -> ChainReport:
                 return ChainReport(count, e.id, f"entry {e.id} does not link to entry {e.id - 1}")
             if _entry_hash(e.prev_hash, _hashed_fields(e)) != e.entry_hash:
                 return ChainReport(count, e.id, f"entry {e.id} was altered")
+            if head and e.id == int(anchor_id) and e.entry_hash != anchor_hash:
+                return ChainReport(count, e.id, f"entry {e.id} is not the recorded head "
+                                   "(it was replaced)")
             prev_hash, expected_id, count, after = e.entry_hash, e.id + 1, count + 1, e.id

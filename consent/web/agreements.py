@@ -13,6 +13,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy.orm import aliased
 
 from consent.api.agreements import actions_for, pdf_response
 from consent.auth.access import roles_accepted
@@ -128,9 +129,15 @@ def awaiting_review(user: User):
     reviewing = sa.select(AgreementParty.agreement_id).where(
         AgreementParty.organization_id == user.organization_id,
         AgreementParty.review_required.is_(True))
+    # An approval counts until changes are requested on the same revision.
+    later = aliased(Review)
+    changes_since = sa.select(later.id).where(
+        later.agreement_id == Review.agreement_id, later.revision == Review.revision,
+        later.decision == "request_changes", later.id > Review.id)
     approved = sa.select(Review.agreement_id).where(
         Review.organization_id == user.organization_id, Review.revision == Agreement.revision,
-        Review.decision == "approve", Review.agreement_id == Agreement.id)
+        Review.decision == "approve", Review.agreement_id == Agreement.id,
+        ~changes_since.exists())
     return visible_agreements(user).where(
         Agreement.state == "in_review", Agreement.id.in_(reviewing),
         sa.or_(Agreement.created_by_id.is_(None), Agreement.created_by_id != user.id),
@@ -367,7 +374,8 @@ def _render_detail(agreement: Agreement, status: int = 200, forms: dict | None =
         checklist_missing=service.checklist_missing(agreement),
         signing_document=service.signing_document(agreement),
         executed_document=service.executed_document(agreement),
-        can_edit=user.has_role("legal") and agreement.state in service.EDITABLE_STATES,
+        can_edit=user.has_role("legal") and user.organization_id == agreement.source_org_id
+        and agreement.state in service.EDITABLE_STATES,
     ), status
 
 

@@ -228,3 +228,59 @@ def test_two_last_signatures_at_once_execute_once(app, db, people, database_url)
             AgreementDocument.kind == "executed")).all()
         assert len(executed) == 1
     assert verify_chain().ok
+
+
+def test_an_edit_and_the_last_signature_at_once(app, db, people, database_url):
+    """Either the agreement is executed with the signed text, or the edit makes a new
+    revision and every signature is voided: never an executed agreement whose text
+    changed, nor a signature on a revision that was replaced."""
+    dialect = database_url.split(":", 1)[0].split("+", 1)[0]
+    wins = {0: 0, 1: 0}
+    for _ in range(SIGNING_REPEATS):
+        aid = _new_agreement(app, people.legal.id, submit=True)
+        with app.test_request_context():
+            agreement = db.session.get(Agreement, aid)
+            service.run_event(agreement, "approve",
+                              actor_for(db.session.get(User, people.reviewer.id)), None)
+            service.send_for_signature(
+                agreement, actor_for(db.session.get(User, people.legal.id)), None)
+            sha = service.signing_document(agreement).sha256
+            signer = db.session.get(User, people.district_signatory.id)
+            service.sign(agreement, actor_for(signer), name=signer.name, title="Superintendent",
+                         authority="", document_sha256=sha)
+            db.session.commit()
+            title = agreement.title
+
+        def signing(aid=aid, sha=sha):
+            agreement = db.session.get(Agreement, aid)
+            user = db.session.get(User, people.partner_signatory.id)
+            actor = actor_for(user)
+            return lambda: service.sign(agreement, actor, name=user.name, title="Director",
+                                        authority="", document_sha256=sha)
+
+        def editing(aid=aid):
+            agreement = db.session.get(Agreement, aid)
+            actor = actor_for(db.session.get(User, people.legal.id))
+            version = agreement.version_id  # the page the editor loaded
+            return lambda: service.update_content(agreement, {"title": "Changed at the end"},
+                                                  actor, version)
+
+        winner = _one_winner(_race(app, signing, editing), dialect)
+        wins[winner] += 1
+        db.session.expire_all()
+        agreement = db.session.get(Agreement, aid)
+        signatures = db.session.execute(sa.select(Signature.revision, Signature.state).where(
+            Signature.agreement_id == aid).order_by(Signature.id)).all()
+        if winner == 0:
+            assert (agreement.state, agreement.revision, agreement.title) == (
+                "active", 1, title)
+            assert [tuple(s) for s in signatures] == [(1, "signed"), (1, "signed")]
+        else:
+            assert (agreement.state, agreement.revision, agreement.title) == (
+                "draft", 2, "Changed at the end")
+            assert [tuple(s) for s in signatures] == [(1, "voided"), (1, "voided")]
+            assert db.session.scalar(sa.select(AgreementDocument.id).where(
+                AgreementDocument.agreement_id == aid,
+                AgreementDocument.kind == "executed")) is None
+    assert sum(wins.values()) == SIGNING_REPEATS
+    assert verify_chain().ok

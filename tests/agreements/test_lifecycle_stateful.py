@@ -298,6 +298,34 @@ class AgreementLifecycle(RuleBasedStateMachine):
         self._sign_rule("partner_signatory", "partner", stale)
 
     @precondition(lambda self: self.state not in CLOSED)
+    @rule(reason=st.sampled_from(["", "Clause 4 names the wrong school"]))
+    def decline_as_partner(self, reason):
+        before, after, refusal = self.attempt("decline (partner)", lambda a: service.decline(
+            a, self.actor("partner_signatory"), reason, a.version_id))
+        mine = before.signature(self.orgs["partner"])
+        self.expect(before.state == S.OUT_FOR_SIGNATURE and mine == "invited" and reason,
+                    refusal)
+        if refusal is None:
+            assert after.state == S.DECLINED
+            assert after.signature(self.orgs["partner"]) == "declined"
+
+    @precondition(lambda self: self.state not in CLOSED)
+    @rule(action=st.sampled_from(["withdraw", "revise", "edit", "terminate", "approve"]))
+    def outsider_attempts(self, action):
+        """Staff of the partner organization, holding the right role for each action,
+        are refused every one of them, whatever the state."""
+        who = "partner_reviewer" if action == "approve" else "partner_legal"
+
+        def call(a):
+            if action == "edit":
+                return service.update_content(a, {"title": "Taken over"}, self.actor(who),
+                                              a.version_id)
+            return service.run_event(a, action, self.actor(who), a.version_id,
+                                     reason="ours now")
+
+        self.expect(False, self.attempt(f"{action} ({who})", call)[2])
+
+    @precondition(lambda self: self.state not in CLOSED)
     @rule()
     def revise(self):
         before, after, refusal = self.attempt("revise", lambda a: service.run_event(
@@ -438,7 +466,9 @@ def test_agreement_lifecycle_state_machine(app, db, make):
         "app": app,
         "people": {"legal": p.legal.id, "reviewer": p.reviewer.id,
                    "district_signatory": p.district_signatory.id,
-                   "partner_signatory": p.partner_signatory.id},
+                   "partner_signatory": p.partner_signatory.id,
+                   "partner_legal": make.user("legal", org=p.partner).id,
+                   "partner_reviewer": make.user("reviewer", org=p.partner).id},
         "orgs": {"district": p.district.id, "partner": p.partner.id},
     })
     run_state_machine_as_test(machine, settings=SETTINGS)

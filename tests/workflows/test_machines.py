@@ -1,4 +1,4 @@
-"""The pure machines: every (state, event, role) pair against an expected table."""
+"""The pure machines: every (state, event, role, organization) against an expected table."""
 
 from __future__ import annotations
 
@@ -13,26 +13,36 @@ from workflows import (
     AgreementState,
     ConsentState,
     InvalidTransition,
+    SignatureState,
     TransitionRefused,
 )
 
+OWN_ORG, OTHER_ORG = 10, 30
+
 
 class Record:
+    """An agreement or a signature as the machines see it: a state and whose it is."""
+
     def __init__(self, state, created_by_id=1):
         self.state, self.created_by_id = state, created_by_id
+        self.source_org_id = OWN_ORG  # agreement: the drafting organization
+        self.reviewing_org_ids = {OWN_ORG, 20}
+        self.party_org_ids = {OWN_ORG, 20}
+        self.organization_id = OWN_ORG  # signature: the party that signs it
 
 
 class Actor:
-    def __init__(self, role, actor_id=2):
-        self.roles, self.id = {role}, actor_id
+    def __init__(self, role, actor_id=2, organization_id=OWN_ORG):
+        self.roles, self.id, self.organization_id = {role}, actor_id, organization_id
 
     def has_any_role(self, *roles):
         return bool(self.roles.intersection(roles))
 
 
 ALL_FACTS = {"checklist_missing": [], "reviews_complete": True, "all_signed": True,
-             "term_started": True, "term_ended": True}
+             "term_started": True, "term_ended": True, "reason": True}
 ROLES = ("admin", "legal", "reviewer", "signatory", "staff", "guardian", "system")
+ORGS = {"own": OWN_ORG, "other": OTHER_ORG}
 
 # (event, source) -> (destination, roles that may fire it)
 EXPECTED = {
@@ -55,24 +65,59 @@ EXPECTED = {
     ("terminate", "executed"): ("terminated", {"legal", "system"}),
     ("terminate", "active"): ("terminated", {"legal", "system"}),
 }
+# Events whose guards do not look at the organization (the last signature executes).
+ANY_ORGANIZATION = {"execute"}
 
 
-@pytest.mark.parametrize(("state", "event", "role"), list(itertools.product(
-    [s.value for s in AgreementState], AGREEMENT.events, ROLES)))
-def test_agreement_table(state, event, role):
+def _check(machine, expected, state, event, role, org, organization_free=frozenset()):
+    """Apply one (state, event, role, organization) and compare with the table."""
     record = Record(state)
-    expected = EXPECTED.get((event, state))
-    if expected is None:
+    actor = Actor(role, organization_id=None if role == "system" else ORGS[org])
+    outcome = expected.get((event, state))
+    if outcome is None:
         with pytest.raises(InvalidTransition):
-            AGREEMENT.apply(record, event, Actor(role), ALL_FACTS)
+            machine.apply(record, event, actor, ALL_FACTS)
         assert record.state == state
-    elif role in expected[1]:
-        assert AGREEMENT.apply(record, event, Actor(role), ALL_FACTS) == expected[0]
-    else:
-        with pytest.raises(TransitionRefused) as info:
-            AGREEMENT.apply(record, event, Actor(role), ALL_FACTS)
-        assert info.value.kind == "forbidden"
-        assert record.state == state
+        return
+    own = org == "own" or role == "system" or event in organization_free
+    if role in outcome[1] and own:
+        assert machine.apply(record, event, actor, ALL_FACTS) == outcome[0]
+        return
+    with pytest.raises(TransitionRefused) as info:
+        machine.apply(record, event, actor, ALL_FACTS)
+    assert info.value.kind == "forbidden"
+    # The refusal says which check failed: the role first, then the organization.
+    assert ("only " in info.value.reason) if role not in outcome[1] else (
+        "organization" in info.value.reason)
+    assert record.state == state
+
+
+@pytest.mark.parametrize(("state", "event", "role", "org"), list(itertools.product(
+    [s.value for s in AgreementState], AGREEMENT.events, ROLES, ORGS)))
+def test_agreement_table(state, event, role, org):
+    _check(AGREEMENT, EXPECTED, state, event, role, org, ANY_ORGANIZATION)
+
+
+# The signature machine: invite and void are the system's (the services fire them when
+# a group's turn comes, or a revision or withdrawal voids the signatures).
+SIGNATURE_EXPECTED = {
+    ("invite", "pending"): ("invited", set(ROLES)),
+    ("sign", "invited"): ("signed", {"signatory"}),
+    ("decline", "invited"): ("declined", {"signatory"}),
+    ("void", "pending"): ("voided", set(ROLES)),
+    ("void", "invited"): ("voided", set(ROLES)),
+    ("void", "signed"): ("voided", set(ROLES)),
+}
+
+
+@pytest.mark.parametrize(("state", "event", "role", "org"), list(itertools.product(
+    [s.value for s in SignatureState], SIGNATURE.events, ROLES, ORGS)))
+def test_signature_table(state, event, role, org):
+    _check(SIGNATURE, SIGNATURE_EXPECTED, state, event, role, org, {"invite", "void"})
+
+
+def test_signature_table_covers_every_edge():
+    assert {(e.event, s) for e in SIGNATURE.edges for s in e.sources} == set(SIGNATURE_EXPECTED)
 
 
 def test_table_covers_every_edge():
@@ -80,19 +125,40 @@ def test_table_covers_every_edge():
     assert edges == set(EXPECTED)
 
 
-def test_no_automatic_to_state_triggers():
-    record = Record("draft")
-    for state in AgreementState:
-        with pytest.raises(InvalidTransition):
-            AGREEMENT.apply(record, f"to_{state.value}", Actor("admin"), ALL_FACTS)
-    assert record.state == "draft"
-
-
-def test_binding_never_changes_a_loaded_state():
-    for state in AgreementState:
+@pytest.mark.parametrize("machine", [AGREEMENT, SIGNATURE], ids=["agreement", "signature"])
+def test_bound_machine_has_only_the_allow_listed_events(machine):
+    """No automatic `to_<state>` trigger exists on a bound record, from any state."""
+    for state in machine.states:
         record = Record(state.value)
-        AGREEMENT.available(record, Actor("legal"), ALL_FACTS)
+        bound = machine.bind(record)
+        subject = bound.model
+        for target in machine.states:
+            assert not hasattr(subject, f"to_{target.value}")
+        outgoing = {e.event for e in machine.edges if state.value in e.sources}
+        assert set(bound.get_triggers(state.value)) == outgoing
+        with pytest.raises(InvalidTransition):
+            machine.apply(record, f"to_{state.value}", Actor("admin"), ALL_FACTS)
+
+
+@pytest.mark.parametrize("machine", [AGREEMENT, SIGNATURE], ids=["agreement", "signature"])
+def test_binding_never_changes_a_loaded_state(machine):
+    class Watched(Record):
+        """Counts writes to `state`, as an ORM row would note them."""
+
+        writes = 0
+
+        def __setattr__(self, name, value):
+            if name == "state" and "state" in self.__dict__:
+                type(self).writes += 1
+            super().__setattr__(name, value)
+
+    for state in machine.states:
+        record = Watched(state.value)
+        bound = machine.bind(record)
+        assert (record.state, bound.model.state) == (state.value, state.value)
+        machine.available(record, Actor("legal"), ALL_FACTS)
         assert record.state == state.value
+    assert Watched.writes == 0
 
 
 def test_author_cannot_review_own_draft():
@@ -115,13 +181,21 @@ def test_incomplete_checklist_names_each_missing_element():
 def test_signature_needs_own_organization_and_invitation():
     sig = Record("pending")
     with pytest.raises(InvalidTransition):
-        SIGNATURE.apply(sig, "sign", Actor("signatory"), {"own_organization": True})
-    SIGNATURE.apply(sig, "invite", Actor("system"), {})
-    with pytest.raises(TransitionRefused):
-        SIGNATURE.apply(sig, "sign", Actor("signatory"), {"own_organization": False})
-    assert SIGNATURE.apply(sig, "sign", Actor("signatory"), {"own_organization": True}) == "signed"
+        SIGNATURE.apply(sig, "sign", Actor("signatory"))
+    SIGNATURE.apply(sig, "invite", Actor("system", organization_id=None))
+    with pytest.raises(TransitionRefused) as info:
+        SIGNATURE.apply(sig, "sign", Actor("signatory", organization_id=OTHER_ORG))
+    assert "own organization" in info.value.reason
+    assert SIGNATURE.apply(sig, "sign", Actor("signatory")) == "signed"
     with pytest.raises(InvalidTransition):  # nobody signs twice
-        SIGNATURE.apply(sig, "sign", Actor("signatory"), {"own_organization": True})
+        SIGNATURE.apply(sig, "sign", Actor("signatory"))
+
+
+def test_decline_needs_a_reason():
+    sig = Record("invited")
+    with pytest.raises(TransitionRefused) as info:
+        SIGNATURE.apply(sig, "decline", Actor("signatory"), {"reason": False})
+    assert info.value.kind == "invalid" and sig.state == "invited"
 
 
 def test_consent_lifecycle_needs_authority():
