@@ -6,6 +6,7 @@ what live in the services, the workflows and consent.auth.permissions, not here.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from datetime import timedelta
@@ -15,7 +16,9 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import aliased
 
+from consent.api import schemas
 from consent.api.agreements import actions_for, pdf_response
+from consent.api.validation import check
 from consent.auth.access import roles_accepted
 from consent.auth.permissions import STAFF_ROLES, can_see_agreement, visible_agreements
 from consent.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
@@ -106,6 +109,16 @@ def _refusal(exc: Exception) -> tuple[int, str]:
     if isinstance(exc, TransitionRefused):
         return {"forbidden": 403, "invalid": 422}.get(exc.kind, 409), exc.reason
     return 409, str(exc)
+
+
+def _like_the_api(schema: dict, data: dict) -> dict:
+    """Hold what a form sends to the API's own schema, so that both ways in accept the
+    same data (dates become their ISO text, as the API receives them).
+
+    :raises ValidationFailed: naming the field, as the API would.
+    """
+    check(schema, json.loads(json.dumps(data, default=str)))
+    return data
 
 
 def _attach_error(form, exc: DomainError) -> bool:
@@ -274,7 +287,8 @@ def new():
     data = _form_content(form) | {"template": form.template.data,
                                   "recipients": list(form.recipients.data or [])}
     try:
-        agreement = service.create_draft(data, actor_for(_user()))
+        agreement = service.create_draft(_like_the_api(schemas.AGREEMENT_CREATE, data),
+                                         actor_for(_user()))
     except ValidationFailed as exc:
         db.session.rollback()
         if not _attach_error(form, exc):
@@ -300,7 +314,8 @@ def edit(agreement_id: int):
         return _render_form(form, agreement, 422 if form.errors else 200)
     was_state = agreement.state
     try:
-        agreement = service.update_content(agreement, _form_content(form), actor_for(_user()),
+        content = _like_the_api(schemas.AGREEMENT_UPDATE, _form_content(form))
+        agreement = service.update_content(agreement, content, actor_for(_user()),
                                            form.version.data)
     except (ValidationFailed, Conflict) as exc:
         db.session.rollback()
@@ -464,12 +479,18 @@ def sign(agreement_id: int):
     form = SignForm()
     if not form.validate():
         return _render_sign(agreement, form, 422)
+    evidence = {"name": form.name.data.strip(), "title": form.title.data.strip(),
+                "authority": (form.authority.data or "").strip(),
+                "document_sha256": form.document_sha256.data}
+    try:
+        _like_the_api(schemas.SIGNATURE, evidence)
+    except ValidationFailed as exc:
+        if not _attach_error(form, exc):
+            flash(exc.message, "error")
+        return _render_sign(agreement, form, exc.status)
     try:
         # sign() binds the document hash; the version catches an edited page as well.
-        service.sign(agreement, actor_for(user), name=form.name.data.strip(),
-                     title=form.title.data.strip(),
-                     authority=(form.authority.data or "").strip(),
-                     document_sha256=form.document_sha256.data,
+        service.sign(agreement, actor_for(user), **evidence,
                      expected_version=form.version.data)
     except (Conflict, Forbidden, TransitionRefused, InvalidTransition) as exc:
         db.session.rollback()

@@ -1,0 +1,71 @@
+"""The web forms refuse exactly what the JSON API refuses: both are held to one schema."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from consent.models import Agreement, AgreementDocument, Signature
+from tests.api.helpers import make_partnership
+from tests.web.helpers import agreement_form, location_id
+
+
+def _count(db, model) -> int:
+    db.session.expire_all()
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"title": "Invoice \u202egnp.exe"}, "title"),  # right-to-left override
+    ({"title": "Tab\there \x07bell"}, "title"),
+    ({"title": "Inject\r\nBcc: attacker@evil.example"}, "title"),  # a mail header
+    ({"breach_notification_hours": "10000"}, "breach_notification_hours"),
+    ({"grades": "13, 99"}, "grades"),
+])
+def test_new_agreement_form_refuses_what_the_api_refuses(db, make, login, change, field):
+    p = make_partnership(make)
+    r = login(p.legal).post("/agreements/new", data=agreement_form(**change))
+    assert r.status_code == 422, r.get_data(as_text=True)
+    assert f'id="{field}-error"' in r.get_data(as_text=True)
+    assert _count(db, Agreement) == 0
+
+
+def test_edit_form_refuses_what_the_api_refuses(db, make, login):
+    p = make_partnership(make)
+    legal = login(p.legal)
+    aid = location_id(legal.post("/agreements/new", data=agreement_form()))
+    version = db.session.get(Agreement, aid).version_id
+    r = legal.post(f"/agreements/{aid}/edit", data=agreement_form(
+        title="Renamed \u202eevil", version=version))
+    assert r.status_code == 422
+    db.session.expire_all()
+    agreement = db.session.get(Agreement, aid)
+    assert (agreement.title, agreement.version_id) == (
+        "Promise Neighborhood data-sharing MOU", version)
+
+
+def test_sign_form_refuses_a_disguised_signer_name(db, make, login):
+    p = make_partnership(make)
+    legal = login(p.legal)
+    aid = location_id(legal.post("/agreements/new", data=agreement_form()))
+    legal.post(f"/agreements/{aid}/events/submit",
+               data={"version": db.session.get(Agreement, aid).version_id})
+    db.session.expire_all()
+    login(p.reviewer).post(f"/agreements/{aid}/events/approve",
+                           data={"version": db.session.get(Agreement, aid).version_id})
+    db.session.expire_all()
+    legal.post(f"/agreements/{aid}/events/send_for_signature",
+               data={"version": db.session.get(Agreement, aid).version_id})
+    db.session.expire_all()
+    agreement = db.session.get(Agreement, aid)
+    assert agreement.state == "out_for_signature"
+    document = db.session.scalar(sa.select(AgreementDocument).where(
+        AgreementDocument.agreement_id == aid, AgreementDocument.kind == "for_signature"))
+    r = login(p.district_signatory).post(f"/agreements/{aid}/sign", data={
+        "name": "Evil\u202eDir", "title": "Superintendent", "authority": "",
+        "document_sha256": document.sha256, "version": agreement.version_id})
+    assert r.status_code == 422
+    assert 'id="name-error"' in r.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.scalars(sa.select(Signature.state).where(
+        Signature.agreement_id == aid)).all().count("signed") == 0
