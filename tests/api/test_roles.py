@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 
-from consent.models import Agreement, AuditEntry, Consent
+from consent.models import Agreement, AuditEntry, Consent, RulesChange
+from consent.timeutil import utcnow
 from tests.api.helpers import agreement_payload, bearer, make_partnership
 
 
@@ -137,3 +140,37 @@ def test_enforcer_reads_only_its_own_rules(client, make):
                       headers=staff).status_code == 403
     assert client.get("/api/v1/rules/bundle", headers=staff).json["bundle"][
         "recipient"] == "promise"
+
+
+def test_enforcer_change_feed_and_decisions_are_its_own_only(client, db, make):
+    p = make_partnership(make)
+    aid = active_agreement(client, make, p)
+    make.agreement(p.district, [p.other_partner], basis="school_official", state="active",
+                   categories=("attendance",), executed_at=utcnow() - timedelta(hours=1))
+    client.post(f"/api/v1/students/{p.student.id}/consents",
+                headers=bearer(make.user_token(p.guardian_user)),
+                json={"agreement": aid, "recipient": "promise",
+                      "purposes": ["academic_support"], "categories": ["attendance"]})
+    enforcer = bearer(make.client_token(p.other_partner))
+
+    r = client.get("/api/v1/rules/changes?since=0&recipient=promise", headers=enforcer)
+    assert r.status_code == 403
+    own = client.get("/api/v1/rules/changes?since=0", headers=enforcer).json["data"]
+    theirs = client.get("/api/v1/rules/changes?since=0", headers=bearer(
+        make.client_token(p.partner))).json["data"]
+    assert "consent_granted" in {c["reason"] for c in theirs}
+    assert "consent_granted" not in {c["reason"] for c in own}
+    rows = db.session.scalars(sa.select(RulesChange).where(
+        RulesChange.id.in_([c["version"] for c in own]))).all()
+    assert {row.recipient_id for row in rows} <= {None, p.other_partner.id}
+
+    request = {"recipient": "promise", "student": "S-1001", "category": "attendance",
+               "purpose": "academic_support"}
+    assert client.post("/api/v1/decisions", json=request, headers=enforcer).status_code == 403
+    r = client.post("/api/v1/decisions", headers=enforcer, json={"requests": [
+        {**request, "recipient": "afterschool"}, request]})
+    assert r.status_code == 403
+    r = client.post("/api/v1/decisions", headers=enforcer, json={
+        **request, "recipient": "afterschool"})
+    assert (r.status_code, r.json["data"]["decision"]) == (200, "permit")
+    assert r.json["data"]["basis"] == "school_official" and r.json["data"]["exception"] is True
