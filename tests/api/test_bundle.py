@@ -79,3 +79,24 @@ def test_etag_and_change_feed(client, make):
     assert feed["latest"] == second.json["bundle"]["version"]
     r = client.get("/api/v1/rules/changes?since=abc", headers=enforcer)
     assert (r.status_code, r.json["error"]["field"]) == (422, "since")
+
+
+def test_signing_key_is_private_and_created_once_under_concurrency(app):
+    import stat
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    from consent.access import signing
+
+    def kid(_):
+        with app.app_context():
+            return signing.public_jwk()["kid"]
+
+    with ThreadPoolExecutor(8) as pool:
+        kids = set(pool.map(kid, range(32)))
+    folder = Path(app.instance_path)
+    assert len(kids) == 1
+    assert stat.S_IMODE((folder / signing.KEY_FILE).stat().st_mode) == 0o600
+    assert not list(folder.glob(".signing-key-*"))
+    with app.app_context():
+        assert "d" not in signing.public_jwk()  # the published key has no private part
