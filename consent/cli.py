@@ -27,8 +27,6 @@ audit_cli = AppGroup("audit", help="Check the audit trail.")
 users_cli = AppGroup("users", help="Manage people who sign in.")
 orgs_cli = AppGroup("orgs", help="Manage organizations.")
 clients_cli = AppGroup("clients", help="Issue API tokens for enforcers.")
-orgs_cli = AppGroup("orgs", help="Manage organizations.")
-clients_cli = AppGroup("clients", help="Issue API tokens for enforcers.")
 
 
 @audit_cli.command("verify")

@@ -44,13 +44,20 @@ class Grant:
     categories: dict[str, list[str]]
     window: Window
     consent_by_category: dict[str, int] = field(default_factory=dict)
+    _published: dict | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict:
-        return {"agreement": self.agreement, "basis": self.basis,
+        """The grant as published. Built once: a grant never changes after compilation
+        (a change makes new grants), and every bundle after a revocation reuses the
+        grants of the students it did not touch."""
+        if self._published is None:
+            self._published = {
+                "agreement": self.agreement, "basis": self.basis,
                 "exception": is_exception(self.basis), "students": self.students,
                 "purposes": self.purposes, "categories": self.categories,
                 "consents": sorted(self.consent_by_category.values()),
                 "valid_from": iso(self.window.start), "valid_until": iso(self.window.end)}
+        return self._published
 
     def sort_key(self):
         return (self.agreement, self.students[:1], self.purposes, self.window.start)

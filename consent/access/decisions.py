@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -40,7 +40,12 @@ class Decision:
     bundle_version: int = 0
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        # By hand: dataclasses.asdict deep-copies every value, which dominated batches.
+        return {"decision": self.decision, "recipient": self.recipient, "student": self.student,
+                "category": self.category, "purpose": self.purpose, "at": self.at,
+                "reason": self.reason, "agreement": self.agreement, "consent": self.consent,
+                "basis": self.basis, "exception": self.exception,
+                "bundle_version": self.bundle_version}
 
 
 def decide(recipient: Organization, student: Student | None, student_ref: str, category: str,

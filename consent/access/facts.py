@@ -129,7 +129,9 @@ def rules_version(recipient_id: int | None) -> int:
     query = sa.select(sa.func.max(RulesChange.id))
     if recipient_id is None:
         return db.session.scalar(query) or 0
-    # Two index lookups: an OR of both conditions makes the database scan every row.
-    own = db.session.scalar(query.where(RulesChange.recipient_id == recipient_id)) or 0
-    everyone = db.session.scalar(query.where(RulesChange.recipient_id.is_(None))) or 0
-    return max(own, everyone)
+    # Two index lookups (an OR of both conditions makes the database scan every row),
+    # sent as one statement: this runs on every decision request.
+    own = query.where(RulesChange.recipient_id == recipient_id).scalar_subquery()
+    everyone = query.where(RulesChange.recipient_id.is_(None)).scalar_subquery()
+    mine, shared = db.session.execute(sa.select(own, everyone)).one()
+    return max(mine or 0, shared or 0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 from flask import current_app
@@ -36,13 +37,17 @@ def signing_key() -> OKPKey:
     if not path.exists():
         key = OKPKey.generate_key("Ed25519")
         data = json.dumps(key.as_dict(private=True)).encode()
+        # Write a private temporary file, then link it into place: another worker never
+        # reads a half-written key, and if one linked its key first, that key wins.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".signing-key-")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another worker created it first
-            pass
-        else:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
     return OKPKey.import_key(json.loads(path.read_text()))
 
 

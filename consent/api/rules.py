@@ -19,7 +19,7 @@ from consent.access.facts import rules_version
 from consent.api import bp
 from consent.api import schemas as s
 from consent.api.spec import operation, query_param
-from consent.api.validation import check, json_body
+from consent.api.validation import check, check_items, conforms, json_body
 from consent.auth.access import AccessDenied, public
 from consent.auth.permissions import is_district_user
 from consent.errors import ValidationFailed
@@ -41,10 +41,15 @@ def _recipient_for_request(slug: str | None, field: str = "recipient") -> Organi
     staff read their own organization.
     """
     principal = g.principal
+    own = principal.client_organization
+    if own is None and principal.organization_id is not None:
+        own = db.session.get(Organization, principal.organization_id)
     if not slug:
-        if principal.organization_id is None:
+        if own is None:
             raise ValidationFailed("name the recipient organization", field=field)
-        return db.session.get(Organization, principal.organization_id)
+        return own
+    if own is not None and own.slug == slug:  # the usual case: no second query
+        return own
     org = db.session.scalar(sa.select(Organization).where(Organization.slug == slug))
     if org is None:
         raise ValidationFailed(f"no organization '{slug}'", field=field)
@@ -123,12 +128,14 @@ def rules_schema():
 def decisions():
     payload = json_body({"type": "object"})
     if "requests" in payload:
-        payload = check(s.DECISIONS["oneOf"][1], payload)
+        payload = check_items(s.DECISIONS["oneOf"][1], payload, "requests")
         now, rules = utcnow(), {}
         results = [_decide_one(r, f"requests[{i}].", now, rules)
                    for i, r in enumerate(payload["requests"])]
         return {"data": results}
-    return {"data": _decide_one(check(s.DECISION_REQUEST, payload), "", utcnow(), {})}
+    if not conforms(s.DECISION_REQUEST, payload):
+        check(s.DECISION_REQUEST, payload)  # names the field at fault
+    return {"data": _decide_one(payload, "", utcnow(), {})}
 
 
 def _decide_one(req: dict, prefix: str, now, rules: dict) -> dict:

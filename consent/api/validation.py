@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from flask import request
@@ -71,6 +72,69 @@ def check(schema: dict, payload) -> dict:
         error = errors[0]
         raise ValidationFailed(_message(error), field=_field_path(error))
     return payload
+
+
+# Keywords `conforms` evaluates itself; a schema using any other is left to jsonschema.
+_STRING_KEYWORDS = {"type", "minLength", "maxLength", "pattern", "format", "description"}
+_OBJECT_KEYWORDS = {"type", "additionalProperties", "required", "properties", "description"}
+_fast_rules: dict[int, tuple | None] = {}
+
+
+def _string_object_rules(schema: dict) -> tuple | None:
+    """(required, {property: (min, max, pattern, format)}) for an object schema whose
+    properties are all plain strings; None for any other schema."""
+    if (schema.get("type") != "object" or schema.get("additionalProperties") is not False
+            or set(schema) - _OBJECT_KEYWORDS):
+        return None
+    rules = {}
+    for name, prop in schema.get("properties", {}).items():
+        if prop.get("type") != "string" or set(prop) - _STRING_KEYWORDS:
+            return None
+        pattern = re.compile(prop["pattern"]) if "pattern" in prop else None
+        rules[name] = (prop.get("minLength", 0), prop.get("maxLength"), pattern,
+                       prop.get("format"))
+    return frozenset(schema.get("required", ())), rules
+
+
+def conforms(schema: dict, item) -> bool:
+    """Whether `item` satisfies `schema`, answered without jsonschema for flat objects
+    of strings (a decision request); False also when the schema is of another kind."""
+    key = id(schema)
+    if key not in _fast_rules:
+        _fast_rules[key] = _string_object_rules(schema)
+    rules = _fast_rules[key]
+    if rules is None or not isinstance(item, dict):
+        return False
+    required, properties = rules
+    if not required <= item.keys():
+        return False
+    for name, value in item.items():
+        rule = properties.get(name)
+        if rule is None or not isinstance(value, str):
+            return False
+        low, high, pattern, fmt = rule
+        if len(value) < low or (high is not None and len(value) > high):
+            return False
+        if pattern is not None and not pattern.search(value):
+            return False
+        if fmt is not None and not _FORMATS.conforms(value, fmt):
+            return False
+    return True
+
+
+def check_items(schema: dict, payload, key: str) -> dict:
+    """`check` for an object holding a list of items at `key` (a batch): the envelope is
+    checked by jsonschema, the items by `conforms`, and only a batch with a bad item
+    goes through jsonschema whole (which names the first field at fault). Batches of
+    thousands are checked in a fraction of the time, with the same answers.
+    """
+    outer = schema["properties"][key]
+    envelope = {**schema, "properties": {
+        **schema["properties"], key: {k: v for k, v in outer.items() if k != "items"}}}
+    check(envelope, payload)
+    if all(conforms(outer["items"], item) for item in payload[key]):
+        return payload
+    return check(schema, payload)
 
 
 def json_body(schema: dict) -> dict:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import subprocess
 import sys
 from datetime import timedelta
@@ -246,13 +245,15 @@ def demo_command(serve: bool, host: str, port: int, reset: bool) -> None:
         _print_sign_ins(loaded["people"])
     if not serve:
         return
-    command = shutil.which("accordant") or sys.argv[0]
+    # The same interpreter and installation as this command (not whatever `accordant`
+    # comes first on PATH).
+    command = [sys.executable, "-m", "consent.cli", "scheduler", "run"]
     env = os.environ.copy()
     if "ACCORDANT_SMTP_HOST" not in env:  # no mail server configured: keep mail on disk
         env["ACCORDANT_MAIL_TRANSPORT"] = "file"
         click.echo(f"Email is written to {Path(app.instance_path) / 'mail'} "
                    "(set ACCORDANT_SMTP_HOST to send it).")
-    scheduler = subprocess.Popen([command, "scheduler", "run"], env=env)
+    scheduler = subprocess.Popen(command, env=env)
     click.echo(f"\nServing on http://{host}:{port}/ with the scheduler running "
                "(Ctrl+C stops both).")
     try:

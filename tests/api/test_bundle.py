@@ -79,3 +79,67 @@ def test_etag_and_change_feed(client, make):
     assert feed["latest"] == second.json["bundle"]["version"]
     r = client.get("/api/v1/rules/changes?since=abc", headers=enforcer)
     assert (r.status_code, r.json["error"]["field"]) == (422, "since")
+
+
+def test_signing_key_is_private_and_created_once_under_concurrency(app):
+    import stat
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    from consent.access import signing
+
+    def kid(_):
+        with app.app_context():
+            return signing.public_jwk()["kid"]
+
+    with ThreadPoolExecutor(8) as pool:
+        kids = set(pool.map(kid, range(32)))
+    folder = Path(app.instance_path)
+    assert len(kids) == 1
+    assert stat.S_IMODE((folder / signing.KEY_FILE).stat().st_mode) == 0o600
+    assert not list(folder.glob(".signing-key-*"))
+    with app.app_context():
+        assert "d" not in signing.public_jwk()  # the published key has no private part
+
+
+def test_exception_grants_cover_the_population_and_directory_honours_opt_outs(client, db,
+                                                                             make):
+    from datetime import timedelta
+
+    from consent.models import Student
+    from consent.timeutil import utcnow
+
+    p = make_partnership(make)
+    elsewhere = make.org("Jefferson Middle School", kind="school", slug="jefferson",
+                         parent=p.district)
+    make.student("Cy", "Other", school=elsewhere, sourced_id="S-2001")
+    opted = db.session.get(Student, p.other_student.id)
+    opted.directory_opt_out = True
+    db.session.commit()
+    started = utcnow() - timedelta(hours=1)
+    official = make.agreement(p.district, [p.partner], basis="school_official", state="active",
+                              categories=("attendance",), executed_at=started,
+                              population={"schools": [p.school.id], "grades": []})
+    directory = make.agreement(p.district, [p.partner], basis="directory_information",
+                               state="active", categories=("demographics",),
+                               executed_at=started)
+    enforcer = bearer(make.client_token(p.partner))
+    grants = {g["agreement"]: g for g in client.get(
+        "/api/v1/rules/bundle", headers=enforcer).json["bundle"]["grants"]}
+    assert set(grants) == {official.id, directory.id}
+    assert grants[official.id]["students"] == ["S-1001", "S-1002"]  # its school only
+    assert (grants[official.id]["basis"], grants[official.id]["exception"]) == (
+        "school_official", True)
+    assert grants[directory.id]["students"] == ["S-1001", "S-2001"]  # not the opted-out one
+    assert grants[directory.id]["exception"] is False
+
+    def ask(student, category):
+        return client.post("/api/v1/decisions", headers=enforcer, json={
+            "recipient": "promise", "student": student, "category": category,
+            "purpose": "academic_support"}).json["data"]
+
+    assert ask("S-1002", "attendance")["agreement"] == official.id
+    assert ask("S-2001", "attendance")["decision"] == "deny"
+    assert ask("S-1002", "demographics")["decision"] == "deny"
+    assert (ask("S-2001", "demographics")["decision"], ask("S-2001", "demographics")[
+        "basis"]) == ("permit", "directory_information")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 
-from consent.models import Agreement, AuditEntry, Consent
+from consent.models import Agreement, AuditEntry, Consent, RulesChange
+from consent.timeutil import utcnow
 from tests.api.helpers import agreement_payload, bearer, make_partnership
+from tests.factories import district_today
 
 
 def active_agreement(client, make, p) -> int:
@@ -137,3 +141,81 @@ def test_enforcer_reads_only_its_own_rules(client, make):
                       headers=staff).status_code == 403
     assert client.get("/api/v1/rules/bundle", headers=staff).json["bundle"][
         "recipient"] == "promise"
+
+
+def test_enforcer_change_feed_and_decisions_are_its_own_only(client, db, make):
+    p = make_partnership(make)
+    aid = active_agreement(client, make, p)
+    make.agreement(p.district, [p.other_partner], basis="school_official", state="active",
+                   categories=("attendance",), executed_at=utcnow() - timedelta(hours=1))
+    client.post(f"/api/v1/students/{p.student.id}/consents",
+                headers=bearer(make.user_token(p.guardian_user)),
+                json={"agreement": aid, "recipient": "promise",
+                      "purposes": ["academic_support"], "categories": ["attendance"]})
+    enforcer = bearer(make.client_token(p.other_partner))
+
+    r = client.get("/api/v1/rules/changes?since=0&recipient=promise", headers=enforcer)
+    assert r.status_code == 403
+    own = client.get("/api/v1/rules/changes?since=0", headers=enforcer).json["data"]
+    theirs = client.get("/api/v1/rules/changes?since=0", headers=bearer(
+        make.client_token(p.partner))).json["data"]
+    assert "consent_granted" in {c["reason"] for c in theirs}
+    assert "consent_granted" not in {c["reason"] for c in own}
+    rows = db.session.scalars(sa.select(RulesChange).where(
+        RulesChange.id.in_([c["version"] for c in own]))).all()
+    assert {row.recipient_id for row in rows} <= {None, p.other_partner.id}
+
+    request = {"recipient": "promise", "student": "S-1001", "category": "attendance",
+               "purpose": "academic_support"}
+    assert client.post("/api/v1/decisions", json=request, headers=enforcer).status_code == 403
+    r = client.post("/api/v1/decisions", headers=enforcer, json={"requests": [
+        {**request, "recipient": "afterschool"}, request]})
+    assert r.status_code == 403
+    r = client.post("/api/v1/decisions", headers=enforcer, json={
+        **request, "recipient": "afterschool"})
+    assert (r.status_code, r.json["data"]["decision"]) == (200, "permit")
+    assert r.json["data"]["basis"] == "school_official" and r.json["data"]["exception"] is True
+
+
+def test_admin_staff_and_student_cannot_act_outside_their_roles(client, db, make):
+    p = make_partnership(make)
+    aid = active_agreement(client, make, p)
+    family = bearer(make.user_token(p.guardian_user))
+    granted = client.post(f"/api/v1/students/{p.student.id}/consents", headers=family, json={
+        "agreement": aid, "recipient": "promise", "purposes": ["academic_support"],
+        "categories": ["attendance"]}).json["data"]
+    legal = bearer(make.user_token(p.legal))
+    draft = client.post("/api/v1/agreements", json=agreement_payload(), headers=legal).json[
+        "data"]
+    client.post(f"/api/v1/agreements/{draft['id']}/events/submit", json={}, headers=legal)
+    adult = make.student("Eli", "Adult", school=p.school, sourced_id="S-1003",
+                         birth_date=district_today() - timedelta(days=365 * 19))
+    student_user = make.user("student", email="eli@student.example")
+    adult.user_id = student_user.id
+    db.session.commit()
+    people = {"admin": make.user("admin", org=p.district), "staff": make.user(
+        "staff", org=p.district), "student": student_user}
+    before = _snapshot(db)
+    consent_body = {"agreement": aid, "recipient": "promise", "purposes": ["academic_support"],
+                    "categories": ["quarterly_grades"]}
+    sign_body = {"name": "X", "title": "Y", "document_sha256": "0" * 64}
+    for role, user in people.items():
+        h = bearer(make.user_token(user))
+        calls = [
+            ("post", "/api/v1/agreements", agreement_payload()),
+            ("patch", f"/api/v1/agreements/{draft['id']}", {"title": "Changed"}),
+            ("post", f"/api/v1/agreements/{draft['id']}/events/approve", {}),
+            ("post", f"/api/v1/agreements/{aid}/signatures", sign_body),
+            ("post", f"/api/v1/students/{p.student.id}/consents", consent_body),
+            ("post", f"/api/v1/consents/{granted[0]['id']}/revoke", {}),
+        ]
+        for method, path, body in calls:
+            r = getattr(client, method)(path, json=body, headers=h)
+            assert r.status_code in (403, 404), (role, method, path, r.status_code)
+        if role == "student":  # a student sees no agreements, rules or others' records
+            for path in (f"/api/v1/agreements/{aid}", "/api/v1/rules/bundle?recipient=promise",
+                         f"/api/v1/students/{p.student.id}", "/api/v1/disclosures"):
+                assert client.get(path, headers=h).status_code in (403, 404), path
+            assert [s["sourced_id"] for s in client.get("/api/v1/students", headers=h)
+                    .json["data"]] == ["S-1003"]
+    assert _snapshot(db) == before

@@ -12,8 +12,8 @@ from consent.access.decisions import decide, decide_current
 from consent.access.facts import rules_version
 from consent.models import Organization, RulesChange, Student
 from consent.timeutil import utcnow
-from tests.api.helpers import bearer, make_partnership
-from tests.api.test_roles import active_agreement
+from tests.api.helpers import agreement_payload, bearer, make_partnership
+from tests.api.test_roles import active_agreement, run_to_execution
 
 
 def _grants(compiled, now):
@@ -72,3 +72,49 @@ def test_incremental_updates_match_full_compilation(client, db, make):
     kinds = set(db.session.scalars(sa.select(RulesChange.subject_type).where(
         RulesChange.id > first.version)))
     assert kinds == {"consent"}
+
+
+def test_a_grant_or_revocation_recompiles_only_that_students_grants(client, db, make,
+                                                                    monkeypatch):
+    import consent.access.cache as cache
+
+    p = make_partnership(make)
+    aid = active_agreement(client, make, p)
+    make.agreement(p.district, [p.other_partner], basis="school_official", state="active",
+                   categories=("attendance",), executed_at=utcnow() - timedelta(hours=1))
+    family = bearer(make.user_token(p.guardian_user))
+    promise = bearer(make.client_token(p.partner))
+    afterschool = bearer(make.client_token(p.other_partner))
+    full = []
+
+    def counting_compile(recipient, version, now):
+        full.append(recipient.slug)
+        return compile_rules(recipient, version, now)
+
+    monkeypatch.setattr(cache, "compile_rules", counting_compile)
+    assert client.get("/api/v1/rules/bundle", headers=promise).json["bundle"]["grants"] == []
+    other = client.get("/api/v1/rules/bundle", headers=afterschool).json["bundle"]
+    assert [g["students"] for g in other["grants"]] == [["S-1001", "S-1002"]]
+    assert full == ["promise", "afterschool"]
+
+    r = client.post(f"/api/v1/students/{p.student.id}/consents", headers=family, json={
+        "agreement": aid, "recipient": "promise", "purposes": ["academic_support"],
+        "categories": ["attendance"]})
+    assert r.status_code == 201
+    grants = client.get("/api/v1/rules/bundle", headers=promise).json["bundle"]["grants"]
+    assert [(g["students"], list(g["categories"])) for g in grants] == [
+        (["S-1001"], ["attendance"])]
+    client.post(f"/api/v1/consents/{r.json['data'][0]['id']}/revoke", json={}, headers=family)
+    assert client.get("/api/v1/rules/bundle", headers=promise).json["bundle"]["grants"] == []
+    again = client.get("/api/v1/rules/bundle", headers=afterschool).json["bundle"]
+    assert (again["version"], again["grants"]) == (other["version"], other["grants"])
+    # Neither recipient was compiled again from scratch.
+    assert full == ["promise", "afterschool"]
+
+    # A change to an agreement does recompile that recipient (the counter sees it).
+    legal = bearer(make.user_token(p.legal))
+    r = client.post("/api/v1/agreements", json=agreement_payload(), headers=legal)
+    assert r.status_code == 201
+    run_to_execution(client, make, p, r.json["data"]["id"])
+    client.get("/api/v1/rules/bundle", headers=promise)
+    assert full == ["promise", "afterschool", "promise"]
