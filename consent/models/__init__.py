@@ -15,6 +15,14 @@ from consent.models.audit import AuditEntry, OutboxMessage, RulesChange
 from consent.models.consents import Consent, ConsentEvent, ConsentForm
 from consent.models.disclosures import Disclosure, DisclosureReport
 from consent.models.organizations import DataCategory, Organization, OrgKind
+from consent.models.scheduling import (
+    CalendarFeed,
+    NoticeKind,
+    NoticeStatus,
+    Notification,
+    ReminderSetting,
+    ScheduledNotice,
+)
 from consent.models.students import Guardian, Student, StudentGuardian
 from consent.models.users import ApiToken, Role, RoleName, User, hash_token, new_token
 
@@ -24,6 +32,7 @@ __all__ = [
     "AgreementParty",
     "ApiToken",
     "AuditEntry",
+    "CalendarFeed",
     "Consent",
     "ConsentEvent",
     "ConsentForm",
@@ -32,14 +41,19 @@ __all__ = [
     "DisclosureReport",
     "Guardian",
     "LegalBasis",
+    "NoticeKind",
+    "NoticeStatus",
+    "Notification",
     "OrgKind",
     "Organization",
     "OutboxMessage",
     "PartyRole",
+    "ReminderSetting",
     "Review",
     "Role",
     "RoleName",
     "RulesChange",
+    "ScheduledNotice",
     "Signature",
     "Student",
     "StudentGuardian",
