@@ -15,6 +15,7 @@ from consent.auth.access import access_of
 PUBLIC_ENDPOINTS = {
     "static", "auth.login", "web.home", "web.healthz", "api.openapi", "api.create_token",
     "api.rules_schema", "well_known.jwks", "verify.index", "verify.certificate",
+    "calendar.feed",  # the private token in its URL is the credential
 }
 
 

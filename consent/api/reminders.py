@@ -1,17 +1,18 @@
-"""An agreement's reminder schedule: the end reminders' days and every coming date."""
+"""An agreement's reminder schedule, and the organization calendar feed's private URL."""
 
 from __future__ import annotations
 
-from flask import g
+import sqlalchemy as sa
+from flask import g, request, url_for
 
 from consent.api import bp
-from consent.api.spec import operation
+from consent.api.spec import operation, query_param
 from consent.api.validation import json_body
 from consent.auth.permissions import can_see_agreement, is_district_user
-from consent.errors import Forbidden, NotFound
+from consent.errors import Forbidden, NotFound, ValidationFailed
 from consent.extensions import db
-from consent.models import Agreement
-from consent.services import reminders
+from consent.models import Agreement, Organization
+from consent.services import calendar, reminders
 
 REMINDER_DAYS = {
     "type": "object", "additionalProperties": False, "required": ["end_reminder_days"],
@@ -56,3 +57,39 @@ def put_reminders(agreement_id: int):
     reminders.set_end_reminder_days(agreement, payload["end_reminder_days"])
     db.session.commit()
     return {"data": _schedule(agreement)}
+
+
+CALENDAR_FEED = {
+    "type": "object",
+    "properties": {"data": {"type": "object", "properties": {
+        "url": {"type": "string"}, "organization": {"type": "string"}}}},
+}
+
+
+@operation(bp, "/calendar-feed", "POST",
+           summary="Issue (or replace) your organization's private calendar feed URL",
+           tag="reminders", roles=("admin", "legal", "staff", "signatory"),
+           query=[query_param("organization", "Organization slug (administrators only; "
+                                              "default: your own)")],
+           responses={200: {"description": "The new URL; the old one stops working",
+                            "content": {"application/json": {"schema": CALENDAR_FEED}}}})
+def issue_calendar_feed():
+    user = g.principal.user
+    slug = request.args.get("organization")
+    if slug:
+        if not user.has_role("admin"):
+            raise Forbidden("only administrators issue feeds for other organizations")
+        organization = db.session.scalar(sa.select(Organization).where(
+            Organization.slug == slug))
+        if organization is None:
+            raise ValidationFailed(f"no organization '{slug}'", field="organization")
+    else:
+        organization = db.session.get(Organization, user.organization_id) \
+            if user.organization_id else None
+        if organization is None:
+            raise ValidationFailed("you belong to no organization; name one",
+                                   field="organization")
+    token = calendar.issue_token(organization)
+    db.session.commit()
+    return {"data": {"organization": organization.slug,
+                     "url": url_for("calendar.feed", token=token, _external=True)}}

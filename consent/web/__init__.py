@@ -12,7 +12,16 @@ from markupsafe import Markup
 
 from consent.auth.access import public
 from consent.timeutil import district_zone, iso
-from consent.web import admin, agreements, family, home, notifications, staff, verify
+from consent.web import (
+    admin,
+    agreements,
+    calendar,
+    family,
+    home,
+    notifications,
+    staff,
+    verify,
+)
 from consent.web.forms import LEGAL_BASIS_LABELS
 
 
@@ -50,3 +59,4 @@ def register(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(verify.bp)
     app.register_blueprint(notifications.bp)
+    app.register_blueprint(calendar.bp)
