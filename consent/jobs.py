@@ -49,15 +49,17 @@ def send_due_reminders(now: datetime) -> int:
     """
     planned = reminders.plan(now)
     db.session.commit()
-    sent = 0
-    for notice_id in reminders.due_notice_ids(now):
-        try:
-            if reminders.send(notice_id, now):
-                sent += 1
-            db.session.commit()
-        except Exception:
-            db.session.rollback()
-            logger.exception("notice %s not sent; it stays pending", notice_id)
+    sent, last = 0, 0
+    while batch := reminders.due_notice_ids(now, after=last):
+        for notice_id in batch:
+            last = notice_id
+            try:
+                if reminders.send(notice_id, now):
+                    sent += 1
+                db.session.commit()
+            except Exception:
+                db.session.rollback()
+                logger.exception("notice %s not sent; it stays pending", notice_id)
     if planned or sent:
         logger.info("reminders: %s planned, %s sent", planned, sent)
     return sent

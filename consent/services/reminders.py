@@ -222,12 +222,18 @@ def _renewal_dues(today: date) -> Iterable[Due]:
 
 def _destruction_dues(today: date) -> Iterable[Due]:
     late = int(current_app.config.get("REMINDER_MAX_LATE_DAYS", 30))
+    default = int(current_app.config.get("DESTRUCTION_FOLLOWUP_DAYS", 30))
+    longest = max(default, db.session.scalar(
+        sa.select(sa.func.max(Agreement.destruction_days))
+        .where(Agreement.state.in_(ENDED_STATES))) or 0)
+    # A deadline more than `late` days ago would only be recorded as skipped: leave
+    # those agreements out of the scan (the index on state and end date serves it).
     rows = db.session.scalars(sa.select(Agreement).where(
         Agreement.state.in_(ENDED_STATES),
-        Agreement.end_date >= today - timedelta(days=3650 + late)))
+        Agreement.end_date >= today - timedelta(days=longest + late)))
     for agreement in rows:
         day = destruction_due_on(agreement)
-        if day <= today:
+        if today - timedelta(days=late) <= day <= today:
             yield Due(K.DESTRUCTION_FOLLOWUP, "agreement", agreement.id, day)
 
 
@@ -318,11 +324,12 @@ def _insert_ignoring_duplicates(rows: list[dict]) -> int:
     return added
 
 
-def due_notice_ids(now: datetime, limit: int = 500) -> list[int]:
-    """Pending notices whose due time has come, oldest first."""
+def due_notice_ids(now: datetime, after: int = 0, limit: int = 500) -> list[int]:
+    """Pending notices whose due time has come, by id, from just after `after` (a
+    cursor, so a run that meets notices it cannot send still reaches the rest)."""
     return list(db.session.scalars(sa.select(ScheduledNotice.id).where(
-        ScheduledNotice.status == NoticeStatus.PENDING.value, ScheduledNotice.due_at <= now)
-        .order_by(ScheduledNotice.due_at, ScheduledNotice.id).limit(limit)))
+        ScheduledNotice.status == NoticeStatus.PENDING.value, ScheduledNotice.due_at <= now,
+        ScheduledNotice.id > after).order_by(ScheduledNotice.id).limit(limit)))
 
 
 # ---------------------------------------------------------------- sending
