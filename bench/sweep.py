@@ -219,7 +219,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "sweep.json")
     args = parser.parse_args(argv)
     # Late notices on the warm-up day are expected; keep the output to the numbers.
-    logging.getLogger("consent").setLevel(logging.ERROR)
+    for name in ("consent", "transitions"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as tmp, \
             inprocess_database(Path(tmp)) as (url, options, label):

@@ -127,18 +127,25 @@ def set_end_reminder_days(agreement: Agreement, days: Iterable) -> list[int]:
 def agreement_end_dates(agreement: Agreement, days: list[int] | None = None) -> list[date]:
     """The local dates of an agreement's end reminders that fall on or after its execution."""
     days = end_reminder_days(agreement.id) if days is None else days
-    first = local_date(agreement.executed_at) if agreement.executed_at else None
-    dates = [agreement.end_date - timedelta(days=d) for d in days]
+    return end_dates_of(agreement.end_date, agreement.executed_at, days)
+
+
+def end_dates_of(end_date: date, executed_at: datetime | None, days: list[int]) -> list[date]:
+    """`agreement_end_dates` from plain values (the sweep reads columns, not rows)."""
+    first = local_date(executed_at) if executed_at else None
+    dates = [end_date - timedelta(days=d) for d in days]
     return [d for d in dates if first is None or d >= first]
 
 
 def destruction_due_on(agreement: Agreement) -> date:
     """The day the destruction certificate is due: the last day in force plus the
     agreement's destruction period (default from config)."""
-    last_day = agreement.end_date
-    if agreement.ended_on is not None:
-        last_day = min(last_day, agreement.ended_on - timedelta(days=1))
-    days = agreement.destruction_days
+    return destruction_due_of(agreement.end_date, agreement.ended_on, agreement.destruction_days)
+
+
+def destruction_due_of(end_date: date, ended_on: date | None, days: int | None) -> date:
+    """`destruction_due_on` from plain values."""
+    last_day = end_date if ended_on is None else min(end_date, ended_on - timedelta(days=1))
     if days is None:
         days = int(current_app.config.get("DESTRUCTION_FOLLOWUP_DAYS", 30))
     return last_day + timedelta(days=days)
@@ -152,16 +159,17 @@ def eighteenth_birthday(birth_date: date) -> date:
 def _end_reminder_dues(today: date) -> Iterable[Due]:
     horizon = max(max(current_app.config.get("END_REMINDER_DAYS", DEFAULT_END_REMINDER_DAYS)),
                   _max_custom_days())
-    rows = db.session.scalars(sa.select(Agreement).where(
+    rows = db.session.execute(sa.select(
+        Agreement.id, Agreement.end_date, Agreement.executed_at).where(
         Agreement.state.in_(OPEN_STATES), Agreement.ended_on.is_(None),
         Agreement.end_date >= today, Agreement.end_date <= today + timedelta(days=horizon)))
     settings = _settings_for_open_agreements()
     default = sorted(current_app.config.get("END_REMINDER_DAYS", DEFAULT_END_REMINDER_DAYS),
                      reverse=True)
-    for agreement in rows:
-        for day in agreement_end_dates(agreement, settings.get(agreement.id, default)):
+    for agreement_id, end_date, executed_at in rows:
+        for day in end_dates_of(end_date, executed_at, settings.get(agreement_id, default)):
             if day <= today:
-                yield Due(K.AGREEMENT_ENDING, "agreement", agreement.id, day)
+                yield Due(K.AGREEMENT_ENDING, "agreement", agreement_id, day)
 
 
 def _max_custom_days() -> int:
@@ -228,13 +236,14 @@ def _destruction_dues(today: date) -> Iterable[Due]:
         .where(Agreement.state.in_(ENDED_STATES))) or 0)
     # A deadline more than `late` days ago would only be recorded as skipped: leave
     # those agreements out of the scan (the index on state and end date serves it).
-    rows = db.session.scalars(sa.select(Agreement).where(
+    rows = db.session.execute(sa.select(
+        Agreement.id, Agreement.end_date, Agreement.ended_on, Agreement.destruction_days).where(
         Agreement.state.in_(ENDED_STATES),
         Agreement.end_date >= today - timedelta(days=longest + late)))
-    for agreement in rows:
-        day = destruction_due_on(agreement)
+    for agreement_id, end_date, ended_on, days in rows:
+        day = destruction_due_of(end_date, ended_on, days)
         if today - timedelta(days=late) <= day <= today:
-            yield Due(K.DESTRUCTION_FOLLOWUP, "agreement", agreement.id, day)
+            yield Due(K.DESTRUCTION_FOLLOWUP, "agreement", agreement_id, day)
 
 
 def _majority_dues(today: date) -> Iterable[Due]:
@@ -294,6 +303,8 @@ def plan(now: datetime) -> int:
                          "subject_id": d.subject_id, "due_on": d.due_on,
                          "due_at": due_instant(d.due_on, zone), "status": status.value,
                          "planned_at": now, "recipients": 0, "note": note})
+    # One order for every process, so two planners inserting together cannot deadlock.
+    rows.sort(key=lambda r: (r["kind"], r["subject_type"], r["subject_id"], r["due_on"]))
     return _insert_ignoring_duplicates(rows)
 
 
