@@ -123,13 +123,14 @@ def _role(name: str) -> Role:
 
 def register(app: Flask) -> None:
     """Attach the project's command groups to `app.cli`."""
+    from consent.calendar_cli import calendar_cli
     from consent.demo.command import demo_command
     from consent.enforcer.command import enforce_command
     from consent.roster.cli import roster_cli
     from consent.scheduler import scheduler_cli
 
     for command in (audit_cli, users_cli, orgs_cli, clients_cli, scheduler_cli, roster_cli,
-                    demo_command, enforce_command):
+                    demo_command, enforce_command, calendar_cli):
         app.cli.add_command(command)
 
 

@@ -22,16 +22,22 @@ logger = logging.getLogger(__name__)
 
 JOBS = (
     ("advance_agreements", jobs.advance_agreements, {"minutes": 15}),
+    ("expire_consents", jobs.expire_consents, {"minutes": 15}),
+    ("hand_rights_at_majority", jobs.hand_rights_at_majority, {"minutes": 15}),
+    ("send_due_reminders", jobs.send_due_reminders, {"minutes": 5}),
     ("deliver_email", jobs.deliver_email, {"minutes": 1}),
 )
 scheduler_cli = AppGroup("scheduler", help="Run periodic jobs (exactly one process per site).")
 
 
-def run_job(app: Flask, func) -> bool:
-    """Run one job in its own app context; commit on success, roll back on failure."""
+def run_job(app: Flask, func, now=None) -> bool:
+    """Run one job in its own app context; commit on success, roll back on failure.
+
+    `now` defaults to the current instant (tests pass their own clock).
+    """
     with app.app_context():
         try:
-            func(now=utcnow())
+            func(now=now or utcnow())
             db.session.commit()
             return True
         except Exception:

@@ -41,4 +41,4 @@ def test_executed_agreement_activates_on_its_start_date_and_expires_after_its_en
 def test_scheduler_once_runs_every_job(runner, make):
     result = runner.invoke(args=["scheduler", "run", "--once"])
     assert result.exit_code == 0, result.output
-    assert "ran 2 jobs" in result.output
+    assert "ran 5 jobs" in result.output

@@ -1,3 +1,11 @@
 """Imports every API module so their views attach to the blueprint."""
 
-from consent.api import agreements, disclosures, families, meta, rules  # noqa: F401
+from consent.api import (  # noqa: F401
+    agreements,
+    disclosures,
+    families,
+    meta,
+    notifications,
+    reminders,
+    rules,
+)

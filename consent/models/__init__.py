@@ -21,6 +21,14 @@ from consent.models.family import (
     SignInLink,
 )
 from consent.models.organizations import DataCategory, Organization, OrgKind
+from consent.models.scheduling import (
+    CalendarFeed,
+    NoticeKind,
+    NoticeStatus,
+    Notification,
+    ReminderSetting,
+    ScheduledNotice,
+)
 from consent.models.students import Guardian, Student, StudentGuardian
 from consent.models.users import (
     ApiToken,
@@ -38,6 +46,7 @@ __all__ = [
     "AgreementParty",
     "ApiToken",
     "AuditEntry",
+    "CalendarFeed",
     "Consent",
     "ConsentEvent",
     "ConsentForm",
@@ -48,16 +57,21 @@ __all__ = [
     "DisclosureReport",
     "Guardian",
     "LegalBasis",
+    "NoticeKind",
+    "NoticeStatus",
+    "Notification",
     "OrgKind",
     "Organization",
     "OutboxMessage",
     "PaperConsentScan",
     "PartyRole",
+    "ReminderSetting",
     "Review",
     "Role",
     "SignInLink",
     "RoleName",
     "RulesChange",
+    "ScheduledNotice",
     "SignInFailure",
     "Signature",
     "Student",

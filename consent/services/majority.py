@@ -1,11 +1,13 @@
 """Age of majority: from the 18th birthday in the district's zone the student holds the rights.
 
-`hand_over_at_majority` is the one use case. A scheduled job calls it (daily is enough; running
-it twice changes nothing): it tells each student who has come of age, once, and under the
-`lapse` policy (ACCORDANT_MAJORITY_POLICY, the default) ends every consent a guardian gave for
-them once the grace period (ACCORDANT_MAJORITY_GRACE_DAYS) is over. Decisions and bundles
-already stop honouring those consents at that same instant (`consent.access.facts`); this
-service writes the lapse into the ledger so that the family pages and exports show it.
+`hand_over_at_majority` is the one use case, called by the scheduler's
+`hand_rights_at_majority` job (daily is enough; running it twice changes nothing): under the
+`lapse` policy (ACCORDANT_MAJORITY_POLICY, the default) it ends every consent a guardian gave
+for a student who has come of age, once the grace period (ACCORDANT_MAJORITY_GRACE_DAYS) is
+over. Decisions and bundles already stop honouring those consents at that same instant
+(`consent.access.facts`); this service writes the lapse into the ledger so that the family
+pages and exports show it. The student and the guardians are told by the scheduler's
+`majority` notice (`consent.services.reminders`), sent exactly once.
 
 A service: it flushes and never commits.
 """
@@ -21,26 +23,21 @@ from flask import current_app
 
 from consent.access.facts import AGE_OF_MAJORITY, majority_instant
 from consent.extensions import db
-from consent.models import AuditEntry, Consent, ConsentEvent, RulesChange, Student
-from consent.services import audit
+from consent.models import Consent, ConsentEvent, RulesChange, Student
 from consent.services.actors import SYSTEM, Actor
-from consent.services.notifications import enqueue_email
-from consent.services.transitions import fire
+from consent.services.transitions import fire, lock
 from consent.timeutil import local_date, utcnow
 from workflows import ConsentState
 
 logger = logging.getLogger(__name__)
 C = ConsentState
-NOTICE_EVENT = "student_came_of_age"
 OPEN_STATES = (C.REQUESTED.value, C.GRANTED.value)
 
 
 @dataclass
 class MajorityReport:
-    """What one run did: students told, and consents lapsed (by id)."""
+    """What one run did: the consents lapsed (by id)."""
 
-    notified: list[int] = field(default_factory=list)
-    unreachable: list[int] = field(default_factory=list)  # came of age, no address on file
     lapsed: list[int] = field(default_factory=list)
 
 
@@ -62,62 +59,43 @@ def _birth_cutoff(today: date) -> date:
 
 def hand_over_at_majority(now: datetime | None = None,
                           actor: Actor = SYSTEM) -> MajorityReport:
-    """Notify students who have turned 18 and lapse guardians' consents per the policy.
+    """Lapse guardians' consents for students who have come of age, per the policy.
 
-    Idempotent: a student is told once (an audit entry marks it), and a consent lapses once.
+    Idempotent: a consent lapses once.
     """
     now = now or utcnow()
     policy, grace = majority_policy()
     report = MajorityReport()
-    notified = sa.select(AuditEntry.subject_id).where(
-        AuditEntry.subject_type == "student", AuditEntry.event == NOTICE_EVENT)
+    if policy != "lapse":
+        return report
     open_guardian_consent = sa.select(Consent.student_id).where(
         Consent.given_as == "guardian", Consent.state.in_(OPEN_STATES))
     students = db.session.scalars(sa.select(Student).where(
         Student.birth_date.is_not(None),
         Student.birth_date <= _birth_cutoff(local_date(now)) + timedelta(days=1),
-        sa.or_(Student.id.not_in(notified), Student.id.in_(open_guardian_consent)))
-        .order_by(Student.id)).all()
-    already = set(db.session.scalars(notified.where(
-        AuditEntry.subject_id.in_([s.id for s in students])))) if students else set()
+        Student.id.in_(open_guardian_consent)).order_by(Student.id)).all()
     for student in students:
         adult_at = majority_instant(student.birth_date)
-        if adult_at is None or adult_at > now:
-            continue
-        lapse_at = adult_at + grace if policy == "lapse" else None
-        if student.id not in already:
-            _notify(student, policy, lapse_at, actor, report)
-        if lapse_at is not None and now >= lapse_at:
-            report.lapsed.extend(_lapse_guardian_consents(student, lapse_at, actor))
+        if adult_at is not None and now >= adult_at + grace:
+            report.lapsed.extend(_lapse_guardian_consents(student, adult_at + grace, actor))
     db.session.flush()
-    logger.info("majority handover: %d told, %d without address, %d consents lapsed",
-                len(report.notified), len(report.unreachable), len(report.lapsed))
+    if report.lapsed:
+        logger.info("majority handover: %d consents lapsed", len(report.lapsed))
     return report
 
 
-def _notify(student: Student, policy: str, lapse_at: datetime | None, actor: Actor,
-            report: MajorityReport) -> None:
-    address = student.user.email if student.user is not None else None
-    if address:
-        lapse_day = local_date(lapse_at) if lapse_at else None
-        enqueue_email(address, "You now decide what your school shares about you",
-                      "notify/majority.txt", student=student, policy=policy,
-                      lapse_day=lapse_day)
-        report.notified.append(student.id)
-    else:
-        report.unreachable.append(student.id)
-    audit.record(NOTICE_EVENT, "student", student.id, actor,
-                 data={"policy": policy, "emailed": bool(address)})
-
-
 def _lapse_guardian_consents(student: Student, lapse_at: datetime, actor: Actor) -> list[int]:
-    consents = db.session.scalars(sa.select(Consent).where(
+    ids = db.session.scalars(sa.select(Consent.id).where(
         Consent.student_id == student.id, Consent.given_as == "guardian",
         Consent.state.in_(OPEN_STATES)).order_by(Consent.id)).all()
     lapsed = []
-    for consent in consents:
+    for consent_id in ids:
+        consent = lock(Consent, consent_id)
+        if consent.state not in OPEN_STATES:  # a second scheduler got there first
+            continue
         before = consent.state
-        consent = fire(consent, "lapse", actor, data={"reason": "student_came_of_age"})
+        consent = fire(consent, "lapse", actor, locked=True,
+                       data={"reason": "student_came_of_age"})
         # Sharing ended at the handover instant, not when this job happened to run.
         consent.ended_at = lapse_at
         db.session.add(ConsentEvent(

@@ -15,9 +15,11 @@ from consent.timeutil import district_zone, iso
 from consent.web import (
     admin,
     agreements,
+    calendar,
     consent_requests,
     family,
     home,
+    notifications,
     paper_consents,
     roster_upload,
     sign_in_link,
@@ -64,3 +66,5 @@ def register(app: Flask) -> None:
     app.register_blueprint(paper_consents.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(verify.bp)
+    app.register_blueprint(notifications.bp)
+    app.register_blueprint(calendar.bp)

@@ -12,7 +12,7 @@ from flask import current_app
 
 from consent.access.decisions import decide as decide_access
 from consent.errors import Forbidden, ValidationFailed
-from consent.models import AuditEntry, Consent, ConsentEvent, OutboxMessage
+from consent.models import Consent, ConsentEvent, OutboxMessage
 from consent.services import consents as service
 from consent.services.actors import actor_for
 from consent.services.consent_forms import issue_forms
@@ -162,7 +162,9 @@ def _outbox(db):
     return db.session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id)).all()
 
 
-def test_at_majority_a_guardians_consent_lapses_and_the_student_is_told(db, make):
+def test_at_majority_a_guardians_consent_lapses(db, make):
+    # The student and the guardians are told by the scheduler's `majority` notice, sent
+    # exactly once (tests/scheduling/test_family_and_signature_notices.py).
     p, consent, adult_at = _adult_soon(db, make)
     # Midnight of the birthday in UTC is not the district's midnight: nothing happens yet.
     utc_midnight = datetime.combine(adult_at.astimezone(district_zone()).date(),
@@ -171,24 +173,21 @@ def test_at_majority_a_guardians_consent_lapses_and_the_student_is_told(db, make
     early = min(utc_midnight, adult_at - timedelta(microseconds=1))
     report = hand_over_at_majority(early)
     db.session.commit()
-    assert report.lapsed == [] and report.notified == [] and _outbox(db) == []
+    assert report.lapsed == []
     assert _permit(p, p.student, "attendance", adult_at - timedelta(microseconds=1))
 
     report = hand_over_at_majority(adult_at)
     db.session.commit()
-    assert report.lapsed == [consent.id] and report.notified == [p.student.id]
+    assert report.lapsed == [consent.id]
     db.session.expire_all()
     consent = db.session.get(Consent, consent.id)
     assert consent.state == "lapsed" and consent.ended_at == adult_at
     assert consent.events[-1].event == "lapse" and consent.events[-1].acted_as == "system"
     assert not _permit(p, p.student, "attendance", adult_at)
-    [mail] = _outbox(db)
-    assert mail.to_address == "ana@student.example"
-    assert "You are now 18" in mail.body and "stop on" in mail.body
-    # Running again tells nobody twice and lapses nothing more.
+    # Running again lapses nothing more.
     again = hand_over_at_majority(adult_at + timedelta(days=1))
     db.session.commit()
-    assert again.lapsed == [] and again.notified == [] and len(_outbox(db)) == 1
+    assert again.lapsed == []
 
 
 def test_a_grace_period_keeps_the_guardians_consent_for_that_many_days(db, make):
@@ -197,27 +196,25 @@ def test_a_grace_period_keeps_the_guardians_consent_for_that_many_days(db, make)
     ends = adult_at + timedelta(days=5)
     report = hand_over_at_majority(adult_at + timedelta(days=4))
     db.session.commit()
-    assert report.notified == [p.student.id] and report.lapsed == []
+    assert report.lapsed == []
     assert db.session.get(Consent, consent.id).state == "granted"
     assert _permit(p, p.student, "attendance", ends - timedelta(microseconds=1))
     assert not _permit(p, p.student, "attendance", ends)
     report = hand_over_at_majority(ends)
     db.session.commit()
-    assert report.lapsed == [consent.id] and report.notified == []
+    assert report.lapsed == [consent.id]
     db.session.expire_all()
     assert db.session.get(Consent, consent.id).ended_at == ends
 
 
-def test_under_the_continue_policy_the_consent_stays_and_the_student_is_told(db, make):
+def test_under_the_continue_policy_the_consent_stays(db, make):
     current_app.config["MAJORITY_POLICY"] = "continue"
     p, consent, adult_at = _adult_soon(db, make)
     report = hand_over_at_majority(adult_at + timedelta(days=30))
     db.session.commit()
-    assert report.lapsed == [] and report.notified == [p.student.id]
+    assert report.lapsed == []
     assert db.session.get(Consent, consent.id).state == "granted"
     assert _permit(p, p.student, "attendance", adult_at + timedelta(days=30))
-    [mail] = _outbox(db)
-    assert "stay in force" in mail.body
 
 
 def test_a_student_given_consent_does_not_lapse(db, make):
@@ -230,20 +227,6 @@ def test_a_student_given_consent_does_not_lapse(db, make):
     db.session.commit()
     assert report.lapsed == [guardian_consent.id]
     assert db.session.get(Consent, own.id).state == "granted"
-    assert db.session.scalar(sa.select(AuditEntry.data).where(
-        AuditEntry.event == "student_came_of_age"))["emailed"] is True
-
-
-def test_a_student_without_an_account_is_recorded_as_not_emailed(db, make):
-    p, consent, adult_at = _adult_soon(db, make)
-    p.student.user_id = None
-    db.session.commit()
-    report = hand_over_at_majority(adult_at)
-    db.session.commit()
-    assert report.unreachable == [p.student.id] and report.lapsed == [consent.id]
-    assert _outbox(db) == []
-    assert db.session.scalar(sa.select(AuditEntry.data).where(
-        AuditEntry.event == "student_came_of_age"))["emailed"] is False
 
 
 # -- dates ------------------------------------------------------------------------------------
