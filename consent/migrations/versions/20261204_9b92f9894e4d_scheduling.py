@@ -1,7 +1,7 @@
 """scheduling
 
 Revision ID: 9b92f9894e4d
-Revises: e4d7bbcd8f70
+Revises: 7a3c1f5e9b21
 Create Date: 2026-12-04 02:55:20.927505
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '9b92f9894e4d'
-down_revision = 'e4d7bbcd8f70'
+down_revision = '7a3c1f5e9b21'
 branch_labels = None
 depends_on = None
 
