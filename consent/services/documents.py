@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 import weasyprint
 from flask import current_app, render_template
+from markupsafe import Markup
 from pyhanko.version import __version__ as pyhanko_version
 
 from consent.extensions import db
@@ -25,6 +26,7 @@ from consent.models import (
     Organization,
     Signature,
 )
+from consent.services.clause_text import ClauseError, clause_context, render_clause
 from consent.services.sealing import seal_document
 from consent.timeutil import utcnow
 from documents import html_to_pdf, sha256_hex
@@ -110,8 +112,33 @@ def agreement_snapshot(agreement: Agreement, kind: str) -> dict:
 
 
 def render_agreement_html(snapshot: dict) -> str:
-    """The print HTML for a snapshot from `agreement_snapshot` (autoescaped)."""
-    return render_template(TEMPLATE, doc=snapshot)
+    """The print HTML for a snapshot from `agreement_snapshot` (autoescaped).
+
+    Clause text is rendered in the clause sandbox (`clause_text`) with the agreement's
+    facts; a clause the sandbox refuses is shown as its literal text instead.
+    """
+    return render_template(TEMPLATE, doc=snapshot, clause_html=clause_bodies(snapshot))
+
+
+def clause_bodies(snapshot: dict) -> list[Markup]:
+    """Each clause of the snapshot as escaped HTML paragraphs, in order."""
+    context = clause_context(snapshot)
+    bodies = []
+    for clause in snapshot.get("clauses") or []:
+        try:
+            bodies.append(render_clause(clause.get("text", ""), context))
+        except ClauseError as exc:
+            logger.warning("agreement %s: clause %r shown literally: %s",
+                           snapshot.get("agreement_id"), clause.get("heading"), exc)
+            bodies.append(literal_paragraphs(clause.get("text", "")))
+    return bodies
+
+
+def literal_paragraphs(text: str) -> Markup:
+    """Plain text as escaped HTML paragraphs; blank lines separate them."""
+    paragraphs = [p.strip() for p in (text or "").replace("\r\n", "\n").split("\n\n")
+                  if p.strip()]
+    return Markup("\n").join(Markup("<p>{}</p>").format(p) for p in paragraphs)
 
 
 def issue_agreement_pdf(agreement: Agreement, kind: str) -> AgreementDocument:
