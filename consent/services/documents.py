@@ -86,7 +86,7 @@ def agreement_snapshot(agreement: Agreement, kind: str) -> dict:
         "purposes": list(agreement.purposes or []),
         "scope_description": agreement.scope_description or "",
         "population": _population_text(agreement.population or {}),
-        "categories": _categories(agreement.categories or []),
+        "categories": category_schedule(agreement.categories or []),
         "parties": [
             {
                 "name": party.organization.name,
@@ -249,7 +249,7 @@ def _signatory(sig: Signature | None, zone: ZoneInfo) -> dict | None:
     }
 
 
-def _categories(codes: list[str]) -> list[dict]:
+def category_schedule(codes: list[str]) -> list[dict]:
     rows = {c.code: c for c in db.session.scalars(
         sa.select(DataCategory).where(DataCategory.code.in_(codes)))} if codes else {}
     result = []
