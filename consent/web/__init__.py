@@ -12,7 +12,7 @@ from markupsafe import Markup
 
 from consent.auth.access import public
 from consent.timeutil import district_zone, iso
-from consent.web import admin, agreements, clauses, family, home, staff, verify
+from consent.web import admin, agreements, clauses, documents, family, home, staff, verify
 from consent.web.forms import LEGAL_BASIS_LABELS
 
 
@@ -46,6 +46,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(home.bp)
     app.register_blueprint(agreements.bp)
     app.register_blueprint(clauses.bp)
+    app.register_blueprint(documents.bp)
     app.register_blueprint(family.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(admin.bp)
