@@ -14,7 +14,7 @@ from consent.models.agreements import (
 from consent.models.audit import AuditEntry, OutboxMessage, RulesChange
 from consent.models.consents import Consent, ConsentEvent, ConsentForm
 from consent.models.disclosures import Disclosure, DisclosureReport
-from consent.models.documents import ClauseTemplate
+from consent.models.documents import ClauseTemplate, DocumentJob, DocumentJobState
 from consent.models.organizations import DataCategory, Organization, OrgKind
 from consent.models.students import Guardian, Student, StudentGuardian
 from consent.models.users import ApiToken, Role, RoleName, User, hash_token, new_token
@@ -30,6 +30,8 @@ __all__ = [
     "ConsentEvent",
     "ConsentForm",
     "DataCategory",
+    "DocumentJob",
+    "DocumentJobState",
     "Disclosure",
     "DisclosureReport",
     "Guardian",
