@@ -14,6 +14,7 @@ from consent.models.agreements import (
 from consent.models.audit import AuditEntry, OutboxMessage, RulesChange
 from consent.models.consents import Consent, ConsentEvent, ConsentForm
 from consent.models.disclosures import Disclosure, DisclosureReport
+from consent.models.documents import ClauseTemplate, DocumentJob, DocumentJobState
 from consent.models.family import (
     ConsentReceipt,
     ConsentRequest,
@@ -47,12 +48,15 @@ __all__ = [
     "ApiToken",
     "AuditEntry",
     "CalendarFeed",
+    "ClauseTemplate",
     "Consent",
     "ConsentEvent",
     "ConsentForm",
     "ConsentReceipt",
     "ConsentRequest",
     "DataCategory",
+    "DocumentJob",
+    "DocumentJobState",
     "Disclosure",
     "DisclosureReport",
     "Guardian",
@@ -89,6 +93,6 @@ def _refuse_change(_mapper, _connection, target):
 # The ledger, the audit log and the disclosure log are append-only at the ORM
 # level; the audit hash chain detects edits to the audit log that go around the
 # ORM (each disclosure report is noted in it, with its record count).
-for _cls in (AuditEntry, ConsentEvent, Disclosure, DisclosureReport):
+for _cls in (AuditEntry, ClauseTemplate, ConsentEvent, Disclosure, DisclosureReport):
     sa_event.listen(_cls, "before_update", _refuse_change)
     sa_event.listen(_cls, "before_delete", _refuse_change)

@@ -23,21 +23,20 @@ TEMPLATES: dict[str, dict] = {
         "destruction_days": 30,
         "breach_notification_hours": 72,
         "renewal_notice_days": 60,
-        "clauses": [
-            {"heading": "Data returned to the district",
-             "text": "The recipient reports program participation and outcomes to the "
-                     "district each quarter."},
-            {"heading": "Governing law",
-             "text": "This agreement is governed by the laws of the district's state."},
-        ],
+        # The additional clauses come from the clause library (`clause_library`).
     },
 }
 
 
 def template_defaults(key: str) -> dict:
-    """A fresh copy of a template's defaults.
+    """A fresh copy of a template's defaults, with the library's current clauses.
 
     :raises KeyError: unknown template.
     """
+    from consent.services.clause_library import draft_clauses  # the library needs the models
+
     base = TEMPLATES[key]
-    return {k: (list(v) if isinstance(v, list) else v) for k, v in base.items() if k != "name"}
+    defaults = {k: (list(v) if isinstance(v, list) else v) for k, v in base.items()
+                if k != "name"}
+    defaults["clauses"] = draft_clauses()
+    return defaults

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 import weasyprint
 from flask import current_app, render_template
+from markupsafe import Markup
 from pyhanko.version import __version__ as pyhanko_version
 
 from consent.extensions import db
@@ -25,6 +26,7 @@ from consent.models import (
     Organization,
     Signature,
 )
+from consent.services.clause_text import ClauseError, clause_context, render_clause
 from consent.services.sealing import seal_document
 from consent.timeutil import utcnow
 from documents import html_to_pdf, sha256_hex
@@ -60,6 +62,10 @@ def agreement_snapshot(agreement: Agreement, kind: str) -> dict:
     - ``audit``: list of ``{"at", "actor", "ip", "user_agent", "event", "from_state",
       "to_state"}``, oldest first, for the agreement and its signatures. Only the
       executed copy carries it (it certifies the signing); otherwise it is empty.
+    - ``successor``: None, or for a renewal or an amendment ``{"kind" ("renewal" |
+      "amendment"), "predecessor_id" (int), "predecessor_title" (str),
+      "predecessor_start_date", "predecessor_end_date" (ISO dates), "changes": [str]}``
+      where ``changes`` names, in reading order, the terms that differ from the predecessor.
     - ``timezone``: the district's IANA zone; every time in the snapshot is shown in it.
     - ``generated_at``: the snapshot instant, ISO 8601 with the district offset.
 
@@ -80,7 +86,7 @@ def agreement_snapshot(agreement: Agreement, kind: str) -> dict:
         "purposes": list(agreement.purposes or []),
         "scope_description": agreement.scope_description or "",
         "population": _population_text(agreement.population or {}),
-        "categories": _categories(agreement.categories or []),
+        "categories": category_schedule(agreement.categories or []),
         "parties": [
             {
                 "name": party.organization.name,
@@ -104,14 +110,40 @@ def agreement_snapshot(agreement: Agreement, kind: str) -> dict:
         ],
         "signed_document_sha256": for_signature.sha256 if for_signature else None,
         "audit": _audit(agreement, zone) if kind == "executed" else [],
+        "successor": _successor(agreement),
         "timezone": zone_name,
         "generated_at": utcnow().astimezone(zone).isoformat(timespec="seconds"),
     }
 
 
 def render_agreement_html(snapshot: dict) -> str:
-    """The print HTML for a snapshot from `agreement_snapshot` (autoescaped)."""
-    return render_template(TEMPLATE, doc=snapshot)
+    """The print HTML for a snapshot from `agreement_snapshot` (autoescaped).
+
+    Clause text is rendered in the clause sandbox (`clause_text`) with the agreement's
+    facts; a clause the sandbox refuses is shown as its literal text instead.
+    """
+    return render_template(TEMPLATE, doc=snapshot, clause_html=clause_bodies(snapshot))
+
+
+def clause_bodies(snapshot: dict) -> list[Markup]:
+    """Each clause of the snapshot as escaped HTML paragraphs, in order."""
+    context = clause_context(snapshot)
+    bodies = []
+    for clause in snapshot.get("clauses") or []:
+        try:
+            bodies.append(render_clause(clause.get("text", ""), context))
+        except ClauseError as exc:
+            logger.warning("agreement %s: clause %r shown literally: %s",
+                           snapshot.get("agreement_id"), clause.get("heading"), exc)
+            bodies.append(literal_paragraphs(clause.get("text", "")))
+    return bodies
+
+
+def literal_paragraphs(text: str) -> Markup:
+    """Plain text as escaped HTML paragraphs; blank lines separate them."""
+    paragraphs = [p.strip() for p in (text or "").replace("\r\n", "\n").split("\n\n")
+                  if p.strip()]
+    return Markup("\n").join(Markup("<p>{}</p>").format(p) for p in paragraphs)
 
 
 def issue_agreement_pdf(agreement: Agreement, kind: str) -> AgreementDocument:
@@ -145,6 +177,42 @@ def issue_agreement_pdf(agreement: Agreement, kind: str) -> AgreementDocument:
     logger.info("agreement %s: issued %s PDF of revision %s (sha256 %s, %d bytes)",
                 agreement.id, kind, agreement.revision, document.sha256, len(content))
     return document
+
+
+# The terms an amendment can change, as the document names them, in reading order.
+CHANGED_TERMS = (
+    ("title", "the title"), ("purposes", "the purposes (section 1)"),
+    ("scope_description", "the activities covered (section 1)"),
+    ("population", "the students covered (section 1)"),
+    ("legal_basis", "the legal authority (section 2)"),
+    ("categories", "the schedule of data (section 3)"),
+    ("use_limitation", "the use limitation (section 5)"),
+    ("no_reidentification", "the re-identification restriction (section 5)"),
+    ("security_requirements", "the security requirements (section 6)"),
+    ("retention_days", "the retention period (section 7)"),
+    ("destruction_days", "the destruction period (section 7)"),
+    ("breach_notification_hours", "the breach notification deadline (section 8)"),
+    ("start_date", "the start date (section 9)"), ("end_date", "the end date (section 9)"),
+    ("renewal_notice_days", "the renewal notice (section 9)"),
+    ("clauses", "the additional clauses"),
+)
+
+
+def _successor(agreement: Agreement) -> dict | None:
+    """What the renewal or amendment document says about the agreement it follows."""
+    before = agreement.predecessor
+    if before is None or agreement.successor_kind not in ("renewal", "amendment"):
+        return None
+    changes = [label for name, label in CHANGED_TERMS
+               if getattr(agreement, name) != getattr(before, name)]
+    return {
+        "kind": agreement.successor_kind,
+        "predecessor_id": before.id,
+        "predecessor_title": before.title,
+        "predecessor_start_date": before.start_date.isoformat(),
+        "predecessor_end_date": before.end_date.isoformat(),
+        "changes": changes,
+    }
 
 
 def _document(agreement: Agreement, kind: str) -> AgreementDocument | None:
@@ -181,7 +249,7 @@ def _signatory(sig: Signature | None, zone: ZoneInfo) -> dict | None:
     }
 
 
-def _categories(codes: list[str]) -> list[dict]:
+def category_schedule(codes: list[str]) -> list[dict]:
     rows = {c.code: c for c in db.session.scalars(
         sa.select(DataCategory).where(DataCategory.code.in_(codes)))} if codes else {}
     result = []

@@ -16,7 +16,9 @@ from consent.web import (
     admin,
     agreements,
     calendar,
+    clauses,
     consent_requests,
+    documents,
     family,
     home,
     notifications,
@@ -58,6 +60,8 @@ def register(app: Flask) -> None:
     app.add_template_filter(basis_label, "basis_label")
     app.register_blueprint(home.bp)
     app.register_blueprint(agreements.bp)
+    app.register_blueprint(clauses.bp)
+    app.register_blueprint(documents.bp)
     app.register_blueprint(family.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(roster_upload.bp)

@@ -28,6 +28,7 @@ from wtforms.validators import (
     Length,
     NumberRange,
     Optional,
+    ValidationError,
 )
 from wtforms.widgets import CheckboxInput, HiddenInput, ListWidget
 
@@ -79,9 +80,37 @@ def version_field():
     return IntegerField(widget=HiddenInput(), validators=[Optional()])
 
 
+def clause_text_allowed(_form, field) -> None:
+    """Refuse clause text the clause sandbox would not render (unknown names, `include`...)."""
+    from consent.services.clause_text import ClauseError, check_clause
+
+    try:
+        check_clause(field.data or "")
+    except ClauseError as exc:
+        raise ValidationError(f"This text cannot be used: {exc}") from exc
+
+
+CLAUSE_TEXT_HINT = ("Blank lines start a new paragraph. You may write {{ district }}, "
+                    "{{ recipients }}, {{ purposes }}, {{ start_date }}, {{ end_date }}, "
+                    "{{ retention_days }}, {{ destruction_days }}, "
+                    "{{ breach_notification_hours }} or {{ renewal_notice_days }}; "
+                    "anything else in braces is refused.")
+
+
 class ClauseForm(Form):
     heading = StringField("Heading", validators=[Optional(), Length(max=300)])
-    text = TextAreaField("Text", validators=[Optional(), Length(max=20000)])
+    text = TextAreaField("Text", validators=[Optional(), Length(max=20000),
+                                             clause_text_allowed])
+
+
+class ClauseTemplateForm(FlaskForm):
+    """Add or edit a clause of the library (legal staff)."""
+
+    heading = StringField("Heading", validators=[DataRequired(), Length(max=300)])
+    body = TextAreaField("Clause text", description=CLAUSE_TEXT_HINT,
+                         validators=[DataRequired(), Length(max=20000), clause_text_allowed])
+    retired = BooleanField("Retired: leave this clause out of new drafts")
+    version = IntegerField(widget=HiddenInput(), validators=[Optional()])
 
 
 def _days(label: str):

@@ -32,7 +32,7 @@ SNAPSHOT_KEYS = {
     "scope_description", "population", "categories", "parties", "use_limitation",
     "no_reidentification", "security_requirements", "retention_days", "destruction_days",
     "breach_notification_hours", "start_date", "end_date", "renewal_notice_days", "clauses",
-    "signed_document_sha256", "audit", "timezone", "generated_at",
+    "signed_document_sha256", "audit", "successor", "timezone", "generated_at",
 }
 HEADINGS = [
     "Recitals", "1. Purpose and scope", "2. Legal authority", "3. Schedule of data",
@@ -103,6 +103,7 @@ def sample_snapshot(listener_url: str = "http://127.0.0.1:9", **changes) -> dict
              "user_agent": None, "event": "execute", "from_state": "out_for_signature",
              "to_state": "executed"},
         ],
+        "successor": None,
         "timezone": "America/Los_Angeles",
         "generated_at": "2026-11-03T08:00:02-08:00",
     }
