@@ -29,7 +29,8 @@ def test_every_form_post_needs_the_csrf_token(app_config, request):
     agreement = make.agreement(p.district, [p.partner], created_by=everyone)
     ids = {"agreement_id": agreement.id, "user_id": p.legal.id, "student_id": p.student.id,
            "consent_id": 1, "event": "submit", "token": "not-a-real-link",
-           "notification_id": 1, "job_id": 1, "clause_id": 1, "scan_id": 1}
+           "notification_id": 1, "job_id": 1, "clause_id": 1, "scan_id": 1,
+           "key": "governing-law"}
 
     browser = app.test_client()
     token = csrf_token_from(browser.get("/auth/login").get_data(as_text=True))
