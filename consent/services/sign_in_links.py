@@ -3,7 +3,8 @@
 The token is random (256 bits) and only its SHA-256 is stored. A link works once and only
 for `SIGN_IN_LINK_MINUTES` (default 15); using it is a conditional UPDATE, so two clicks
 racing cannot both sign in. Asking for a link answers the same whatever the address, so the
-form tells nobody which addresses have accounts.
+form tells nobody which addresses have accounts; at most `SIGN_IN_LINKS_PER_LIFETIME`
+(default 3) links go to one account within a link's lifetime.
 
 A service: it flushes and never commits.
 """
@@ -41,6 +42,12 @@ def send_sign_in_link(email: str) -> bool:
         logger.info("sign-in link asked for an address without a family account")
         return False
     token, now = new_token(), utcnow()
+    recent = db.session.scalar(sa.select(sa.func.count(SignInLink.id)).where(
+        SignInLink.user_id == user.id, SignInLink.created_at > now - link_lifetime()))
+    if recent >= int(current_app.config.get("SIGN_IN_LINKS_PER_LIFETIME", 3)):
+        # Nobody can flood a family's inbox through the form; the page says the same.
+        logger.info("sign-in link for user %s not sent: %s already out", user.id, recent)
+        return False
     db.session.add(SignInLink(user_id=user.id, token_hash=hash_token(token), created_at=now,
                               expires_at=now + link_lifetime()))
     minutes = int(link_lifetime().total_seconds() // 60)

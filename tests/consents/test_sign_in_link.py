@@ -73,3 +73,19 @@ def test_an_expired_or_unknown_link_does_not_sign_in(app, db, make, mailbox):
     assert visitor.get("/family/").status_code == 302
     db.session.expire_all()
     assert db.session.scalars(sa.select(SignInLink)).one().used_at is None
+
+
+def test_the_form_cannot_flood_a_familys_inbox(app, db, make):
+    make_partnership(make)
+    pages = set()
+    for _ in range(5):
+        r = app.test_client().post("/auth/link", data={"email": "maria@family.example"})
+        pages.add((r.status_code, r.get_data(as_text=True)))
+    assert len(pages) == 1  # the fourth and fifth answers look like the first
+    assert db.session.scalar(sa.select(sa.func.count(OutboxMessage.id))) == 3
+    # Once the earlier links have run out, a new one may be sent.
+    for link in db.session.scalars(sa.select(SignInLink)):
+        link.created_at -= timedelta(minutes=16)
+    db.session.commit()
+    app.test_client().post("/auth/link", data={"email": "maria@family.example"})
+    assert db.session.scalar(sa.select(sa.func.count(OutboxMessage.id))) == 4
