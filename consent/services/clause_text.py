@@ -6,12 +6,13 @@ It can never reach Python objects, the app configuration, the environment or fil
 
 - the environment is an immutable sandbox that reads no attribute or method of any
   value (only a loop's counters) with no loader, no globals and only
-  allow-listed filters and tests; ``include``, ``import``, ``extends`` and ``macro``
-  are refused when the text is checked;
+  allow-listed filters and tests; ``include``, ``import``, ``extends``, ``macro``,
+  ``set``, ``with`` and loops inside loops are refused when the text is checked;
 - the only names in scope are the plain strings and numbers of `clause_context`;
 - output is autoescaped, and so is the clause's own literal text, so markup typed
   anywhere (in the clause or in the data it names) shows literally;
-- string repetition is capped, so a clause cannot blow up a render.
+- string repetition and the rendered output are capped, so a clause cannot blow up a
+  render.
 """
 
 from __future__ import annotations
@@ -44,8 +45,13 @@ ALLOWED_FILTERS = ("capitalize", "default", "first", "join", "last", "length", "
                    "replace", "round", "title", "trim", "upper")
 ALLOWED_TESTS = ("defined", "undefined", "none", "number", "string", "eq", "ne", "gt",
                  "ge", "lt", "le", "odd", "even")
+# Besides reaching other templates, variables are refused (`set` and `with`: doubling a
+# variable forty times would take every byte of memory), and so are nested loops (a loop
+# inside a loop over text multiplies the work by the text's length at each level).
 REFUSED_NODES = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends, nodes.Macro,
-                 nodes.CallBlock, nodes.Block)
+                 nodes.CallBlock, nodes.Block, nodes.Assign, nodes.AssignBlock, nodes.With)
+NODE_LABELS = {"Assign": "set", "AssignBlock": "set", "FromImport": "import",
+               "CallBlock": "call"}
 LOOP_ATTRIBUTES = frozenset(["index", "index0", "first", "last", "length"])
 MAX_OUTPUT = 50_000
 MAX_SOURCE = 20_000
@@ -129,10 +135,17 @@ def render_clause(text: str, context: dict) -> Markup:
         if self_ref is not None:
             raise ClauseError(f"line {self_ref.lineno}: 'self' cannot be used in clause text")
         if refused is not None:
-            raise ClauseError(f"line {refused.lineno}: '{type(refused).__name__.lower()}' "
+            name = type(refused).__name__
+            raise ClauseError(f"line {refused.lineno}: '{NODE_LABELS.get(name, name.lower())}' "
                               "is not allowed in clause text")
+        nested = next((inner for loop in tree.find_all(nodes.For)
+                       for inner in loop.find_all(nodes.For)), None)
+        if nested is not None:
+            raise ClauseError(f"line {nested.lineno}: a loop inside a loop is not allowed in "
+                              "clause text")
         template = _ENV.from_string(tree)
-        output = template.render({k: v for k, v in context.items() if k in CONTEXT_NAMES})
+        output = _render_capped(
+            template, {k: v for k, v in context.items() if k in CONTEXT_NAMES})
     except ClauseError:
         raise
     except SecurityError as exc:
@@ -146,12 +159,21 @@ def render_clause(text: str, context: dict) -> Markup:
         raise ClauseError(f"{where}{exc.message or type(exc).__name__}") from exc
     except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
         raise ClauseError(f"the clause could not be rendered: {exc}") from exc
-    if len(output) > MAX_OUTPUT:
-        raise ClauseError("the rendered clause is too long")
     # `output` is already escaped text (literal and expressions alike): wrap it, never
     # unescape it.
     paragraphs = [p.strip() for p in output.split("\n\n") if p.strip()]
     return Markup("\n").join(Markup("<p>{}</p>").format(Markup(p)) for p in paragraphs)
+
+
+def _render_capped(template, context: dict) -> str:
+    """Render piece by piece, stopping as soon as the output is too long."""
+    pieces, size = [], 0
+    for piece in template.generate(context):
+        size += len(piece)
+        if size > MAX_OUTPUT:
+            raise ClauseError("the rendered clause is too long")
+        pieces.append(piece)
+    return "".join(pieces)
 
 
 def clause_context(snapshot: dict) -> dict:

@@ -73,6 +73,22 @@ def test_markup_in_the_clause_text_itself_is_escaped():
                           "&lt;b&gt;</p>")
 
 
+DOUBLING = "{% set a = district %}" + "{% set a = a ~ a %}" * 40 + "{{ a|length }}"
+NESTED = "{% for a in district %}{% for b in district %}{% for c in district %}" \
+         "{% endfor %}{% endfor %}{% endfor %}"
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    (DOUBLING, "'set' is not allowed"),  # 2**40 copies: every byte of memory
+    ("{% with a = district ~ district %}{{ a }}{% endwith %}", "'with' is not allowed"),
+    (NESTED, "a loop inside a loop"),
+    ("{% for c in district * 1000 %}" + "{{ district }}" * 5 + "{% endfor %}", "too long"),
+])
+def test_text_that_would_exhaust_memory_or_time_is_refused_quickly(text, says):
+    with pytest.raises(ClauseError, match=says):
+        render_clause(text, CONTEXT_NAMES)
+
+
 def test_simple_logic_is_allowed():
     text = ("{% if retention_days > 30 %}Long{% else %}Short{% endif %}: "
             "{% for n in [1, 2] %}{{ loop.index }}{% endfor %} {{ purposes|title }}")
