@@ -57,12 +57,15 @@ def _same(value: str) -> str:
 
 
 def parse_families(data: bytes, *, name: str = FAMILIES, date_format: str | None = None,
-                   progress: Progress | None = None) -> Roster:
+                   progress: Progress | None = None, own_district: str | None = None) -> Roster:
     """Parse the bytes of a families CSV; problems end up in the roster's `errors`.
 
     `date_format` is a strptime format for `birth_date` (default: YYYY-MM-DD only).
+    `own_district`, when given, is the only `district_id` a row may name.
     """
-    return _FamiliesParser(progress, name, date_format).parse_one(data)
+    parser = _FamiliesParser(progress, name, date_format)
+    parser.own_district = own_district
+    return parser.parse_one(data)
 
 
 class _FamiliesParser(_Parser):
@@ -102,7 +105,7 @@ class _FamiliesParser(_Parser):
         links: dict[tuple[str, str], str] = {}
         for row, rec in rows:
             district_id = self._id(file, row, "district_id", rec["district_id"])
-            if district_id is None:
+            if district_id is None or self.not_own_district(file, row, "district_id", district_id):
                 continue
             if district is None:
                 name = self._org_name(row, "district_name", rec["district_name"])

@@ -201,12 +201,16 @@ def _read_zip(path: Path) -> dict[str, bytes]:
     return found
 
 
-def parse_files(files: Mapping[str, bytes], *, progress: Progress | None = None) -> Roster:
+def parse_files(files: Mapping[str, bytes], *, progress: Progress | None = None,
+                own_district: str | None = None) -> Roster:
     """Parse roster files given as {"orgs.csv": bytes, ...}; problems end up in `errors`.
 
     `progress(n)` is called now and then with the number of rows read since the last call.
+    `own_district`, when given, is the only district sourcedId the roster may name.
     """
-    return _Parser(progress).parse(files)
+    parser = _Parser(progress)
+    parser.own_district = own_district
+    return parser.parse(files)
 
 
 class _Parser:
@@ -225,6 +229,15 @@ class _Parser:
         self.deleted_users: set[str] = set()
         self.agents: list[tuple[str, str, int, list[str]]] = []  # (role, sourcedId, row, ids)
         self.roster = Roster()
+        self.own_district: str | None = None  # when set, the only district a roster may name
+
+    def not_own_district(self, file: str, row: int, column: str, district_id: str) -> bool:
+        """Report `district_id` when it is not the uploader's own district."""
+        if self.own_district is None or district_id == self.own_district:
+            return False
+        self.error(file, row, column, f"{district_id} is not your district "
+                   f"{self.own_district}; an upload may only change its own district")
+        return True
 
     def error(self, file: str, row: int | None, column: str | None, reason: str) -> None:
         self.errors.append(RosterIssue(file, row, column, reason))
@@ -438,6 +451,8 @@ class _Parser:
             if status is None:
                 continue
             if kind == "district":
+                if self.not_own_district(ORGS, row, "sourcedId", sourced_id):
+                    continue
                 districts.append(DistrictRecord(sourced_id, name, row))
             else:
                 schools.append((SchoolRecord(sourced_id, name, row),

@@ -2,28 +2,34 @@
 `accordant roster import`, from a file chosen in the browser.
 
 Only administrators and the district's own staff may import (a roster describes the whole
-district); partner staff get 403. The upload is parsed in memory and then discarded.
+district); partner staff get 403. An upload may only change the uploader's own district
+(matched on its OneRoster sourcedId): a file naming any other district is refused whole. The
+CLI, run by a server administrator, has no such limit. The upload is parsed in memory and then
+discarded.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 from pathlib import Path
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, current_app, render_template
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
+from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import StringField
 from wtforms.validators import Length, Optional, ValidationError
 
 from consent.auth.access import roles_accepted
 from consent.auth.permissions import is_district_user
 from consent.extensions import db
+from consent.models import Organization, OrgKind
 from consent.roster.families_csv import parse_families
 from consent.roster.importer import import_roster
-from consent.roster.oneroster import Roster, RosterError, parse_files, read_source
+from consent.roster.oneroster import Roster, RosterError, RosterIssue, parse_files, read_source
 from consent.services import audit
 from consent.services.actors import actor_for
 
@@ -59,18 +65,44 @@ def _may_import() -> None:
         abort(403)
 
 
-def _parse(data: bytes, filename: str, date_format: str | None) -> Roster:
+def _own_district() -> str | None:
+    """The sourcedId of the uploader's district, the only district an upload may change."""
+    user = current_user._get_current_object()
+    org = db.session.get(Organization, user.organization_id) if user.organization_id else None
+    return org.sourced_id if org is not None and org.kind == OrgKind.DISTRICT else None
+
+
+def _parse(data: bytes, filename: str, date_format: str | None,
+           own_district: str) -> Roster:
     if data.startswith(ZIP_MAGIC):
+        name = Path(filename or "roster.zip").name or "roster.zip"
         # The zip reader wants a file; a private temporary folder holds it for the parse only.
         with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "roster.zip"
+            path = Path(folder) / "upload.zip"
             path.write_bytes(data)
             try:
-                return parse_files(read_source(path))
+                return parse_files(read_source(path), own_district=own_district)
             except RosterError as exc:
-                return Roster(errors=exc.errors)
+                # The messages name the file as the district knows it, not the temporary copy.
+                return Roster(errors=[dataclasses.replace(issue, file=name)
+                                      if issue.file == path.name else issue
+                                      for issue in exc.errors])
     name = Path(filename or "families.csv").name or "families.csv"
-    return parse_families(data, name=name, date_format=date_format or None)
+    return parse_families(data, name=name, date_format=date_format or None,
+                          own_district=own_district)
+
+
+def _limit_text(limit: int) -> str:
+    return f"{limit / (1024 * 1024):g} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(_error):
+    """An upload over MAX_CONTENT_LENGTH: the form again, the limit named on the file field."""
+    form = RosterUploadForm(formdata=None)
+    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+    form.roster.errors = [f"The file is larger than {_limit_text(limit)}, the upload limit."]
+    return render_template("staff/roster.html", form=form, errors=None, report=None), 413
 
 
 @bp.route("", methods=["GET", "POST"])
@@ -83,7 +115,17 @@ def upload():
         status = 422 if form.is_submitted() else 200
         return render_template("staff/roster.html", form=form, errors=None, report=None), status
     upload_file = form.roster.data
-    roster = _parse(upload_file.read(), upload_file.filename, form.date_format.data)
+    own_district = _own_district()
+    if own_district is None:
+        # Without a roster identifier any district named in the file would be created anew;
+        # the first roster of a district is imported with `accordant roster import`.
+        errors = [RosterIssue(Path(upload_file.filename or "").name or "roster", None, None,
+                              "your account belongs to no district with a roster yet; "
+                              "an administrator imports its first roster")]
+        return render_template("staff/roster.html", form=form, errors=errors, more=0,
+                               report=None), 422
+    roster = _parse(upload_file.read(), upload_file.filename, form.date_format.data,
+                    own_district)
     errors = roster.errors
     report = None
     if not errors:
