@@ -20,14 +20,17 @@ from datetime import date
 import sqlalchemy as sa
 from flask import current_app
 
+from consent.access.facts import lineage_ids
 from consent.auth.permissions import is_district_user
-from consent.errors import Forbidden, NotFound, ValidationFailed
+from consent.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from consent.extensions import db
 from consent.models import (
     Agreement,
     AgreementParty,
     Consent,
+    ConsentEvent,
     Guardian,
+    Organization,
     PaperConsentScan,
     Student,
     StudentGuardian,
@@ -35,9 +38,11 @@ from consent.models import (
 )
 from consent.services import consents as consent_service
 from consent.services.actors import Actor
-from consent.timeutil import local_date, utcnow
+from consent.timeutil import check_year, local_date, utcnow
 
 logger = logging.getLogger(__name__)
+# Ledger events that are someone's decision (not superseding or expiry by the system).
+DECISION_EVENTS = ("grant", "refuse", "revoke")
 SCAN_TYPES = ((b"%PDF-", "application/pdf"), (b"\x89PNG\r\n\x1a\n", "image/png"),
               (b"\xff\xd8\xff", "image/jpeg"))
 
@@ -104,12 +109,17 @@ def record_paper_consent(user: User, actor: Actor, *, student_ref: str,
         raise NotFound("no such agreement")
     if not may_record_for(user, agreement):
         raise Forbidden("your organization is not a party to this agreement", field="agreement")
-    if signed_on > local_date(utcnow()):
-        raise ValidationFailed("the form cannot be signed in the future", field="signed_on")
+    _check_signed_on(signed_on, student, agreement)
+    sha256 = hashlib.sha256(scan).hexdigest()
+    earlier = _same_form(student, sha256, signed_on, agreement_id, recipient_slug, purposes,
+                         categories, decision)
+    if earlier is not None:
+        return earlier  # a double submit: the form is already recorded
+    _refuse_if_overtaken(student, agreement, recipient_slug, purposes, categories, signed_on)
     record = PaperConsentScan(
         organization_id=user.organization_id, student_id=student.id, uploaded_by_user_id=user.id,
         uploaded_at=utcnow(), content_type=content_type, size=len(scan),
-        sha256=hashlib.sha256(scan).hexdigest(), data=scan, consent_ids=[],
+        sha256=sha256, data=scan, consent_ids=[],
         signed_by="", signed_on=signed_on)
     db.session.add(record)
     db.session.flush()
@@ -125,6 +135,66 @@ def record_paper_consent(user: User, actor: Actor, *, student_ref: str,
     db.session.flush()
     logger.info("paper consent scan %s recorded for %d consents", record.id, len(consents))
     return consents, record
+
+
+def _check_signed_on(signed_on: date, student: Student, agreement: Agreement) -> None:
+    """:raises ValidationFailed: a date the form cannot have been signed on."""
+    try:
+        check_year(signed_on)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), field="signed_on") from exc
+    if signed_on > local_date(utcnow()):
+        raise ValidationFailed("the form cannot be signed in the future", field="signed_on")
+    if student.birth_date is not None and signed_on < student.birth_date:
+        raise ValidationFailed("the form cannot be signed before the student was born",
+                               field="signed_on")
+    if signed_on < agreement.start_date:
+        raise ValidationFailed(f"the form cannot be signed before the agreement starts "
+                               f"({agreement.start_date.isoformat()})", field="signed_on")
+
+
+def _same_form(student: Student, sha256: str, signed_on: date, agreement_id: int,
+               recipient_slug: str, purposes: list[str], categories: list[str],
+               decision: str) -> tuple[list[Consent], PaperConsentScan] | None:
+    """The earlier record of this very form (same scan and answers), if any."""
+    wanted = {(agreement_id, recipient_slug, p, c) for p in purposes for c in categories}
+    for record in db.session.scalars(sa.select(PaperConsentScan).where(
+            PaperConsentScan.student_id == student.id, PaperConsentScan.sha256 == sha256,
+            PaperConsentScan.signed_on == signed_on)):
+        consents = [db.session.get(Consent, cid) for cid in record.consent_ids]
+        got = {(c.agreement_id, c.recipient.slug, c.purpose, c.category) for c in consents}
+        granted = {c.granted_at is not None for c in consents}
+        if got == wanted and granted == {decision == "grant"}:
+            return consents, record
+    return None
+
+
+def _decided_on(event: ConsentEvent, paper_days: dict[int, date]) -> date:
+    # A paper decision counts from the day it was signed, not the day it was typed in.
+    if event.channel == "paper" and event.consent_id in paper_days:
+        return paper_days[event.consent_id]
+    return local_date(event.at)
+
+
+def _refuse_if_overtaken(student: Student, agreement: Agreement, recipient_slug: str,
+                         purposes: list[str], categories: list[str], signed_on: date) -> None:
+    """:raises Conflict: the ledger holds a decision from the day of signing or later."""
+    recipient = db.session.scalar(
+        sa.select(Organization).where(Organization.slug == recipient_slug))
+    if recipient is None:
+        return  # `decide` names the unknown recipient
+    paper_days = {cid: record.signed_on for record in db.session.scalars(
+        sa.select(PaperConsentScan).where(PaperConsentScan.student_id == student.id))
+        for cid in record.consent_ids}
+    events = db.session.scalars(sa.select(ConsentEvent).join(
+        Consent, ConsentEvent.consent_id == Consent.id).where(
+        Consent.student_id == student.id, Consent.agreement_id.in_(lineage_ids(agreement)),
+        Consent.recipient_id == recipient.id, Consent.purpose.in_(purposes),
+        Consent.category.in_(categories), ConsentEvent.event.in_(DECISION_EVENTS)))
+    newest = max((_decided_on(e, paper_days) for e in events), default=None)
+    if newest is not None and newest >= signed_on:
+        raise Conflict(f"a decision of {newest.isoformat()} is already recorded for this "
+                       f"student; a form signed earlier cannot replace it", field="signed_on")
 
 
 def scan_for(user: User, scan_id: int) -> PaperConsentScan:

@@ -22,7 +22,13 @@ from consent.services import consents as service
 from consent.services import receipts
 from consent.services.actors import actor_for
 from consent.timeutil import local_date, utcnow
-from consent.web.forms import ConsentDecisionForm, LanguageForm, RevokeForm
+from consent.web.forms import (
+    DECISION_MESSAGE,
+    VERSION_MESSAGE,
+    ConsentDecisionForm,
+    LanguageForm,
+    RevokeForm,
+)
 from consent.web.i18n import LANGUAGES, current_language, translate
 from workflows import InvalidTransition, TransitionRefused
 
@@ -162,6 +168,8 @@ def decide(student_id: int):
         return _render_student(student, 422)
     _decision_form(option, form, shown=False)
     if not form.validate():
+        if form.decision.errors:  # the buttons are not fields a message can sit next to
+            flash(translate(DECISION_MESSAGE), "error")
         return _render_student(student, 422, (key, form))
     purposes, categories = list(form.purposes.data or []), list(form.categories.data or [])
     if form.decision.data == "refuse":
@@ -207,6 +215,9 @@ def revoke(consent_id: int):
     student_id = consent.student_id
     form = RevokeForm()
     if not form.validate():
+        # The version is hidden and the reason not shown here: say what is wrong up top.
+        for message in [VERSION_MESSAGE] if form.version.errors else form.reason.errors:
+            flash(translate(message), "error")
         return _render_student(consent.student, 422, revoke_forms={consent_id: form})
     try:
         consent = service.revoke(consent, user, actor_for(user),

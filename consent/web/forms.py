@@ -34,6 +34,9 @@ from wtforms.widgets import CheckboxInput, HiddenInput, ListWidget
 
 # A real calendar date is needed; browsers send YYYY-MM-DD.
 DATE_MESSAGE = "Enter a real date as YYYY-MM-DD."
+# Only a button pressed on purpose counts as an answer.
+DECISION_MESSAGE = "Choose Yes or No to answer."
+VERSION_MESSAGE = "This page is out of date. Reload it and try again."
 
 LEGAL_BASIS_LABELS = {
     "consent": "Consent of the family",
@@ -189,7 +192,9 @@ class ConsentDecisionForm(FlaskForm):
     categories = MultiCheckboxField("Which information")
     valid_through = DateField("Until (optional)", validators=[Optional()])
     # Set by the button pressed ("grant" or "refuse"), so not rendered as a field.
-    decision = StringField(validators=[AnyOf(["grant", "refuse"])], default="grant")
+    decision = StringField(validators=[
+        InputRequired(message=DECISION_MESSAGE),
+        AnyOf(["grant", "refuse"], message=DECISION_MESSAGE)])
 
 
 class LanguageForm(FlaskForm):
@@ -199,5 +204,7 @@ class LanguageForm(FlaskForm):
 
 
 class RevokeForm(FlaskForm):
-    version = version_field()
+    # Required: an empty version must not skip the check that the page is current.
+    version = IntegerField(widget=HiddenInput(), validators=[
+        InputRequired(message=VERSION_MESSAGE)])
     reason = StringField("Reason (optional)", validators=[Optional(), Length(max=2000)])

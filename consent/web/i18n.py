@@ -119,6 +119,9 @@ SPANISH = {
         "un estudiante puede decidir por sí mismo a partir de los 18 años",
     "the date is in the past": "la fecha ya pasó",
     "Your language was changed.": "Se cambió su idioma.",
+    "Choose Yes or No to answer.": "Elija Sí o No para responder.",
+    "This page is out of date. Reload it and try again.":
+        "Esta página no está actualizada. Vuelva a cargarla e inténtelo de nuevo.",
 }
 CATALOGUES = {"es": SPANISH}
 

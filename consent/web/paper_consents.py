@@ -7,10 +7,10 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import DateField, IntegerField, StringField
-from wtforms.validators import AnyOf, DataRequired, Length, Optional
+from wtforms.validators import AnyOf, DataRequired, Length, NumberRange, Optional
 
 from consent.auth.access import roles_accepted
-from consent.errors import Forbidden, NotFound, ValidationFailed
+from consent.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from consent.extensions import db
 from consent.services import paper_consents as paper
 from consent.services.actors import actor_for
@@ -29,7 +29,9 @@ class PaperConsentForm(FlaskForm):
     signer = StringField("Signer's email (the guardian on the roster; empty if the student, "
                          "18 or older, signed)", validators=[Optional(), Length(max=254)])
     signed_on = DateField("Signed on", validators=[DataRequired(message=DATE_MESSAGE)])
-    agreement = IntegerField("Agreement number", validators=[DataRequired()])
+    # A number no agreement id can reach would overflow the database's integer.
+    agreement = IntegerField("Agreement number", validators=[
+        DataRequired(), NumberRange(min=1, max=2**31 - 1, message="No agreement has that number.")])
     recipient = StringField("Recipient (organization short name)",
                             validators=[DataRequired(), Length(max=64)])
     purposes = StringField("Purposes (codes, separated by commas)", validators=[DataRequired()])
@@ -58,7 +60,7 @@ def record():
             agreement_id=form.agreement.data, recipient_slug=form.recipient.data.strip(),
             purposes=_codes(form.purposes.data), categories=_codes(form.categories.data),
             decision=form.decision.data, scan=form.scan.data.read())
-    except (ValidationFailed, Forbidden, NotFound) as exc:
+    except (ValidationFailed, Forbidden, NotFound, Conflict) as exc:
         db.session.rollback()
         name = (exc.field or "").split("[", 1)[0]
         field = form._fields.get(name)

@@ -4,6 +4,8 @@ the ledger, and scans served to the recording organization only."""
 from __future__ import annotations
 
 import io
+from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -121,3 +123,81 @@ def test_staff_of_an_organization_outside_the_agreement_cannot_record(db, make, 
     r = _post(login(make.user("staff", org=p.other_partner)), agreement)
     assert r.status_code == 403
     assert _count(db, Consent) == 0 and _count(db, PaperConsentScan) == 0
+
+
+def _ledger_size(db):
+    return _count(db, ConsentEvent), _count(db, PaperConsentScan)
+
+
+def test_an_older_paper_form_cannot_undo_a_newer_online_revocation(db, make, login):
+    p = make_partnership(make)
+    agreement = _open_agreement(db, make, p)
+    family = login(p.guardian_user)
+    family.post(f"/family/students/{p.student.id}/consents", data={
+        "agreement": agreement.id, "recipient": "promise", "form_version": 1,
+        "purposes": ["academic_support"], "categories": ["attendance"], "decision": "grant"})
+    (consent,) = db.session.scalars(sa.select(Consent)).all()
+    r = family.post(f"/family/consents/{consent.id}/revoke", data={"version": consent.version_id})
+    assert r.status_code == 302
+    before = _ledger_size(db)
+    assert before == (2, 0)
+    staff = login(make.user("staff", org=p.partner))
+    yesterday = (district_today() - timedelta(days=1)).isoformat()
+    for signed_on in (yesterday, district_today().isoformat()):  # earlier, and the same day
+        r = _post(staff, agreement, signed_on=signed_on, categories="attendance")
+        assert r.status_code == 409
+        page = r.get_data(as_text=True)
+        assert 'id="signed_on-error"' in page and "already recorded" in page
+        assert _ledger_size(db) == before
+    assert decide_access(p.partner, p.student, "S-1001", "attendance", "academic_support",
+                         utcnow()).decision != "permit"
+    # Another kind of information has no newer decision: that form is recorded.
+    assert _post(staff, agreement, signed_on=yesterday, categories="behavior").status_code == 302
+
+
+@pytest.mark.parametrize("days, message", [
+    (1, "cannot be signed in the future"),
+    (-2, "before the agreement starts"),
+    (-20, "before the student was born"),
+    (None, "dates must fall between 1900 and 2999"),
+])
+def test_the_signing_date_must_be_possible(db, make, login, days, message):
+    p = make_partnership(make)
+    agreement = _open_agreement(db, make, p)
+    today = district_today()
+    if days == -20:
+        agreement.start_date = today - timedelta(days=30)
+        p.student.birth_date = today - timedelta(days=10)
+        db.session.commit()
+    signed_on = "1800-01-01" if days is None else (today + timedelta(days=days)).isoformat()
+    r = _post(login(make.user("staff", org=p.partner)), agreement, signed_on=signed_on)
+    assert r.status_code == 422
+    page = r.get_data(as_text=True)
+    assert message in page and 'id="signed_on-error"' in page
+    assert _count(db, Consent) == 0 and _count(db, PaperConsentScan) == 0
+
+
+def test_an_agreement_number_too_large_for_the_database_is_a_form_message(db, make, login):
+    p = make_partnership(make)
+    _open_agreement(db, make, p)
+    staff = login(make.user("staff", org=p.partner))
+    r = _post(staff, SimpleNamespace(id="99999999999999999999999"))
+    assert r.status_code == 422
+    page = r.get_data(as_text=True)
+    assert 'id="agreement-error"' in page and "No agreement has that number." in page
+    assert _count(db, Consent) == 0 and _count(db, PaperConsentScan) == 0
+
+
+def test_the_same_form_posted_twice_is_recorded_once(db, make, login):
+    p = make_partnership(make)
+    agreement = _open_agreement(db, make, p)
+    staff = login(make.user("staff", org=p.partner))
+    first = _post(staff, agreement)
+    assert first.status_code == 302
+    after_first = _ledger_size(db)
+    assert after_first == (2, 1)
+    second = _post(staff, agreement)
+    assert second.status_code == 302
+    assert _ledger_size(db) == after_first and _count(db, Consent) == 2
+    (scan,) = db.session.scalars(sa.select(PaperConsentScan)).all()
+    assert f"scan #{scan.id} is stored" in staff.get("/staff/paper").get_data(as_text=True)

@@ -147,3 +147,32 @@ def test_staff_page_shows_the_newest_state_per_item(db, make, login):
     page = login(make.user("staff", org=p.partner)).get("/staff/").get_data(as_text=True)
     assert f'data-consent="{newest.id}"' in page
     assert f'data-consent="{consent.id}"' not in page
+
+
+def test_a_consent_form_without_a_yes_or_no_is_refused_with_a_message(db, make, login):
+    p = make_partnership(make)
+    agreement = _open_agreement(db, make, p)
+    family = login(p.guardian_user)
+    base = {"agreement": agreement.id, "recipient": "promise", "form_version": 1,
+            "purposes": ["academic_support"], "categories": ["attendance"]}
+    for extra in ({}, {"decision": "maybe"}, {"decision": ""}):
+        r = family.post(f"/family/students/{p.student.id}/consents", data={**base, **extra})
+        assert r.status_code == 422
+        assert "Choose Yes or No to answer." in r.get_data(as_text=True)
+        assert _consents(db, p.student.id) == []
+
+
+def test_revoking_needs_the_version_the_page_showed(db, make, login):
+    p = make_partnership(make)
+    agreement = _open_agreement(db, make, p)
+    family = login(p.guardian_user)
+    family.post(f"/family/students/{p.student.id}/consents", data={
+        "agreement": agreement.id, "recipient": "promise", "form_version": 1,
+        "purposes": ["academic_support"], "categories": ["attendance"], "decision": "grant"})
+    (consent,) = _consents(db, p.student.id)
+    for data in ({"version": "abc"}, {"version": ""}, {}):
+        r = family.post(f"/family/consents/{consent.id}/revoke", data=data)
+        assert r.status_code == 422
+        assert "This page is out of date. Reload it and try again." in r.get_data(as_text=True)
+        assert [(c.state, c.version_id) for c in _consents(db, p.student.id)] == [
+            ("granted", consent.version_id)]
