@@ -2,6 +2,7 @@
 
 from consent.api import (  # noqa: F401
     agreements,
+    destruction,
     disclosures,
     families,
     meta,

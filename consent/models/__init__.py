@@ -13,6 +13,7 @@ from consent.models.agreements import (
 )
 from consent.models.audit import AuditEntry, OutboxMessage, RulesChange
 from consent.models.consents import Consent, ConsentEvent, ConsentForm
+from consent.models.destruction import DestructionCertificate
 from consent.models.disclosures import Disclosure, DisclosureReport
 from consent.models.documents import ClauseTemplate, DocumentJob, DocumentJobState
 from consent.models.family import (
@@ -55,6 +56,7 @@ __all__ = [
     "ConsentReceipt",
     "ConsentRequest",
     "DataCategory",
+    "DestructionCertificate",
     "DocumentJob",
     "DocumentJobState",
     "Disclosure",
@@ -90,9 +92,11 @@ def _refuse_change(_mapper, _connection, target):
     raise RuntimeError(f"{type(target).__name__} rows are append-only")
 
 
-# The ledger, the audit log and the disclosure log are append-only at the ORM
-# level; the audit hash chain detects edits to the audit log that go around the
-# ORM (each disclosure report is noted in it, with its record count).
-for _cls in (AuditEntry, ClauseTemplate, ConsentEvent, Disclosure, DisclosureReport):
+# The ledger, the audit log, the disclosure log and the certificates of destruction
+# are append-only at the ORM level; the audit hash chain detects edits to the audit
+# log that go around the ORM (each disclosure report is noted in it, with its record
+# count, and each certificate of destruction).
+for _cls in (AuditEntry, ClauseTemplate, ConsentEvent, DestructionCertificate, Disclosure,
+             DisclosureReport):
     sa_event.listen(_cls, "before_update", _refuse_change)
     sa_event.listen(_cls, "before_delete", _refuse_change)

@@ -33,11 +33,14 @@ from consent.access.facts import majority_instant
 from consent.extensions import db
 from consent.models import (
     Agreement,
+    AgreementParty,
     AuditEntry,
+    DestructionCertificate,
     Guardian,
     NoticeKind,
     NoticeStatus,
     Notification,
+    PartyRole,
     ReminderSetting,
     Role,
     ScheduledNotice,
@@ -47,7 +50,7 @@ from consent.models import (
     User,
 )
 from consent.models.users import user_roles
-from consent.services import notifications
+from consent.services import destruction, notifications
 from consent.timeutil import district_zone, local_date
 from workflows import AgreementState, ConsentState, SignatureState
 
@@ -234,12 +237,19 @@ def _destruction_dues(today: date) -> Iterable[Due]:
     longest = max(default, db.session.scalar(
         sa.select(sa.func.max(Agreement.destruction_days))
         .where(Agreement.state.in_(ENDED_STATES))) or 0)
+    # Only agreements with a recipient that has not yet certified destruction.
+    uncertified = sa.select(AgreementParty.id).where(
+        AgreementParty.agreement_id == Agreement.id,
+        AgreementParty.role == PartyRole.RECIPIENT.value,
+        ~sa.select(DestructionCertificate.id).where(
+            DestructionCertificate.agreement_id == Agreement.id,
+            DestructionCertificate.recipient_id == AgreementParty.organization_id).exists())
     # A deadline more than `late` days ago would only be recorded as skipped: leave
     # those agreements out of the scan (the index on state and end date serves it).
     rows = db.session.execute(sa.select(
         Agreement.id, Agreement.end_date, Agreement.ended_on, Agreement.destruction_days).where(
         Agreement.state.in_(ENDED_STATES),
-        Agreement.end_date >= today - timedelta(days=longest + late)))
+        Agreement.end_date >= today - timedelta(days=longest + late), uncertified.exists()))
     for agreement_id, end_date, ended_on, days in rows:
         day = destruction_due_of(end_date, ended_on, days)
         if today - timedelta(days=late) <= day <= today:
@@ -498,7 +508,11 @@ def _compose_destruction(notice: ScheduledNotice) -> Message | None:
         return None
     summary = (f"\"{agreement.title}\" has ended; the certificate of destruction of its data "
                f"was due by {notice.due_on.isoformat()}.")
-    users = _signatories(agreement.recipient_ids)
+    # Recipients that certified destruction are told no more; once all have, nobody is.
+    pending = agreement.recipient_ids - destruction.certified_recipient_ids(agreement.id)
+    if not pending:
+        return None
+    users = _signatories(pending)
     if agreement.created_by is not None and agreement.created_by.active:
         users.insert(0, agreement.created_by)
     return Message(f"Certificate of destruction due: {agreement.title}",

@@ -35,6 +35,7 @@ from consent.models import (
     User,
 )
 from consent.services import agreements as service
+from consent.services import destruction
 from consent.services.actors import actor_for
 from consent.services.agreement_templates import TEMPLATES, template_defaults
 from consent.timeutil import local_date, utcnow
@@ -42,6 +43,7 @@ from consent.web.forms import (
     LEGAL_BASIS_LABELS,
     AgreementForm,
     DeclineForm,
+    DestructionForm,
     EventForm,
     SignForm,
     SuccessorForm,
@@ -378,8 +380,15 @@ def _render_detail(agreement: Agreement, status: int = 200, forms: dict | None =
     school_ids = (agreement.population or {}).get("schools", [])
     schools = db.session.scalars(sa.select(Organization).where(
         Organization.id.in_(school_ids)).order_by(Organization.name)).all() if school_ids else []
+    certify = (agreement.state in destruction.ENDED_STATES
+               and destruction.may_certify(agreement, actor_for(user))
+               and user.organization_id not in destruction.certified_recipient_ids(agreement.id))
+    destruction_form = forms.get("destruction") or (
+        DestructionForm(formdata=None) if certify else None)
     return render_template(
         "agreements/detail.html", agreement=agreement, actions=actions, forms=forms,
+        certificates=destruction.certificates(agreement.id),
+        destruction_form=destruction_form if certify else None,
         action_labels=ACTION_LABELS, signatures=signatures, reviews=reviews, audit=audit,
         comments=comments, successors=followers,
         lifecycle=lifecycle_diagram(agreement.state),
@@ -452,6 +461,28 @@ def successors(agreement_id: int):
     flash(f"Drafted agreement #{successor.id} as the {successor.successor_kind} of agreement "
           f"#{agreement_id}. Check its terms and save.", "success")
     return redirect(url_for(".edit", agreement_id=successor.id))
+
+
+@bp.post("/<int:agreement_id>/destruction-certificate")
+@roles_accepted(*destruction.CERTIFYING_ROLES)
+def certify_destruction(agreement_id: int):
+    """A recipient's staff certify that the data of an ended agreement was destroyed."""
+    agreement = _visible(agreement_id)
+    form = DestructionForm()
+    if not form.validate():
+        return _render_detail(agreement, 422, {"destruction": form})
+    try:
+        destruction.record(agreement, actor_for(_user()), destroyed_on=form.destroyed_on.data,
+                           method=form.method.data, note=form.note.data or "")
+    except (ValidationFailed, Conflict, Forbidden) as exc:
+        db.session.rollback()
+        if not _attach_error(form, exc):
+            flash(exc.message, "error")
+        return _render_detail(service.get_agreement(agreement_id), exc.status,
+                              {"destruction": form})
+    db.session.commit()
+    flash("Your certificate of destruction was recorded.", "success")
+    return redirect(url_for(".detail", agreement_id=agreement_id))
 
 
 # --- signing --------------------------------------------------------------------------

@@ -166,6 +166,16 @@ class SuccessorForm(FlaskForm):
                                          message="Choose renewal or amendment.")])
 
 
+class DestructionForm(FlaskForm):
+    """A recipient's certificate that it destroyed an ended agreement's data."""
+
+    destroyed_on = DateField("Date the data was destroyed", validators=[
+        InputRequired(message=DATE_MESSAGE)])
+    method = TextAreaField("How the data was destroyed", validators=[
+        DataRequired(message="Say how the data was destroyed."), Length(max=2000)])
+    note = TextAreaField("Note (optional)", validators=[Optional(), Length(max=5000)])
+
+
 class SignForm(FlaskForm):
     version = version_field()
     name = StringField("Your full name", validators=[DataRequired(), Length(max=200)])
