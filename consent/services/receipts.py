@@ -18,6 +18,7 @@ from consent.extensions import db
 from consent.models import Consent, ConsentEvent, ConsentReceipt, DataCategory, Student, User
 from consent.services.notifications import enqueue_email
 from consent.timeutil import district_zone, utcnow
+from consent.web.i18n import purpose_label, translate
 from documents import html_to_pdf, sha256_hex
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,8 @@ def receipt_snapshot(user: User, student: Student, consents: list[Consent], even
                      language: str) -> dict:
     """Plain data for the receipt template (no ORM objects reach the template)."""
     zone = district_zone()
-    names = dict(db.session.execute(sa.select(DataCategory.code, DataCategory.name)).all())
+    names = {code: translate(name, language) for code, name in
+             db.session.execute(sa.select(DataCategory.code, DataCategory.name))}
     first = consents[0]
     # Queried, not taken from `first.events`: that collection may predate this decision.
     last_event = db.session.scalar(sa.select(ConsentEvent).where(
@@ -53,7 +55,8 @@ def receipt_snapshot(user: User, student: Student, consents: list[Consent], even
         "student_ref": student.sourced_id,
         "recipient": first.recipient.name,
         "agreement": {"id": first.agreement.id, "title": first.agreement.title},
-        "items": [{"consent": c.id, "purpose": c.purpose.replace("_", " "),
+        "items": [{"consent": c.id, "purpose": c.purpose.replace("_", " ") if language == "en"
+                   else purpose_label(c.purpose, language),
                    "category": names.get(c.category, c.category),
                    "valid_through": c.valid_through.isoformat(), "state": c.state}
                   for c in consents],

@@ -29,7 +29,7 @@ from consent.web.forms import (
     LanguageForm,
     RevokeForm,
 )
-from consent.web.i18n import LANGUAGES, current_language, translate
+from consent.web.i18n import LANGUAGES, current_language, purpose_label, translate
 from workflows import InvalidTransition, TransitionRefused
 
 logger = logging.getLogger(__name__)
@@ -65,12 +65,8 @@ def _own_student(student_id: int) -> Student:
 
 
 def _category_names() -> dict[str, str]:
-    return dict(db.session.execute(sa.select(DataCategory.code, DataCategory.name)).all())
-
-
-def _purpose_label(code: str) -> str:
-    text = code.replace("_", " ")
-    return text[:1].upper() + text[1:]
+    return {code: translate(name) for code, name in
+            db.session.execute(sa.select(DataCategory.code, DataCategory.name))}
 
 
 def _options(student: Student, user: User) -> list[dict]:
@@ -86,7 +82,7 @@ def _options(student: Student, user: User) -> list[dict]:
             options.append({
                 "key": f"{agreement.id}-{recipient.slug}", "agreement": agreement,
                 "recipient": recipient, "consent_form": consent_form,
-                "purposes": [(p, _purpose_label(p)) for p in agreement.purposes],
+                "purposes": [(p, purpose_label(p)) for p in agreement.purposes],
                 "categories": [(c, names.get(c, c)) for c in agreement.categories],
             })
     return options
@@ -135,7 +131,7 @@ def _render_student(student: Student, status: int = 200, posted: tuple[str, obje
     return render_template(
         "family/student.html", student=student, options=options, consents=consents,
         revoke_forms=revoke_forms, history=history, disclosures=disclosures,
-        category_names=_category_names(), purpose_label=_purpose_label, may_act=allowed,
+        category_names=_category_names(), purpose_label=purpose_label, may_act=allowed,
         acting_as=acting_as, authority_reason=reason), status
 
 

@@ -123,7 +123,29 @@ SPANISH = {
     "This page is out of date. Reload it and try again.":
         "Esta página no está actualizada. Vuelva a cargarla e inténtelo de nuevo.",
 }
-CATALOGUES = {"es": SPANISH}
+# The default data-category names and the usual purposes (humanized codes). A district's
+# own additions show in English until they are added here.
+SPANISH_VOCABULARY = {
+    "Student demographics": "Datos demográficos del estudiante",
+    "Contact information": "Información de contacto",
+    "Key indicators of student success": "Indicadores clave del éxito del estudiante",
+    "Quarterly grades": "Calificaciones trimestrales",
+    "Attendance": "Asistencia",
+    "Behavior": "Conducta",
+    "Academic support": "Apoyo académico",
+    "Program evaluation": "Evaluación del programa",
+    "Program operations": "Funcionamiento del programa",
+    "Enrichment planning": "Planificación de actividades de enriquecimiento",
+    "Case planning": "Planificación del caso",
+    "Summer bridge": "Programa puente de verano",
+    "Outcome study": "Estudio de resultados",
+    "Family services": "Servicios para la familia",
+    "Attendance support": "Apoyo con la asistencia",
+    "College readiness": "Preparación universitaria",
+    "Health services": "Servicios de salud",
+    "Research": "Investigación",
+}
+CATALOGUES = {"es": {**SPANISH_VOCABULARY, **SPANISH}}
 
 
 def current_language() -> str:
@@ -132,6 +154,12 @@ def current_language() -> str:
         return current_user.preferred_language
     chosen = session.get("language")
     return chosen if chosen in LANGUAGES else "en"
+
+
+def purpose_label(code: str, language: str | None = None) -> str:
+    """A purpose code as words for people (`academic_support` -> "Academic support")."""
+    text = code.replace("_", " ")
+    return translate(text[:1].upper() + text[1:], language)
 
 
 def translate(text: str, language: str | None = None, **values) -> str:

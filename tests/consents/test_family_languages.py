@@ -46,6 +46,10 @@ def test_a_guardian_switches_to_spanish(db, make, login):
     page = r.get_data(as_text=True)
     assert "Gracias. Usted dio su permiso a Northside Promise Neighborhood (1 elemento)." in page
     assert "Dado" in page and "Retirar" in page
+    # The data and the purpose are named in Spanish too (the factory names the category
+    # "Attendance", as the district's default vocabulary does).
+    assert "Asistencia" in page and "Apoyo académico" in page
+    assert ">Attendance<" not in page and "Academic support" not in page
     db.session.expire_all()
     assert db.session.get(type(p.guardian_user), p.guardian_user.id).preferred_language == "es"
 

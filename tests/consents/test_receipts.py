@@ -75,6 +75,8 @@ def test_the_receipt_is_in_spanish_for_a_spanish_speaking_family(app, client, db
     assert "Recibo de permiso" in text and "negó su permiso" in text and "negado" in text
     assert "idioma es" in text
     assert "Página 1 de 1" in text and "Page 1" not in text
+    assert "Asistencia" in text and "apoyo académico" in text.lower()
+    assert "Attendance" not in text
 
 
 def test_a_refused_decision_sends_nothing(db, make, login, mailbox):
