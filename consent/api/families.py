@@ -6,6 +6,7 @@ from datetime import date
 
 from flask import g
 
+from consent.access.facts import lineage_ids
 from consent.api import bp
 from consent.api import schemas as s
 from consent.api.serializers import consent_dict, student_dict
@@ -46,7 +47,10 @@ def get_family_student(student_id: int):
     options = [{"agreement": a.id, "title": a.title,
                 "recipients": sorted(o.slug for o in a.recipients),
                 "purposes": list(a.purposes), "categories": list(a.categories),
-                "end_date": a.end_date.isoformat()}
+                "end_date": a.end_date.isoformat(),
+                # Send back with a decision to have it refused if another came first.
+                "ledger_seen": {o.slug: service.ledger_position(student.id, o.id, lineage_ids(a))
+                                for o in a.recipients}}
                for a in service.consentable_agreements(student, today)]
     return {"data": {**student_dict(student), "agreements": options,
                      "consents": [consent_dict(c) for c in service.student_consents(student)]}}
@@ -67,7 +71,7 @@ def decide_consent(student_id: int):
         valid_through=date.fromisoformat(payload["valid_through"])
         if "valid_through" in payload else None,
         language=payload.get("language", user.preferred_language),
-        form_version=payload.get("form_version"))
+        form_version=payload.get("form_version"), ledger_seen=payload.get("ledger_seen"))
     receipts.send_receipt(user, student, created, payload.get("decision", "grant"))
     db.session.commit()
     return {"data": [consent_dict(c) for c in created]}, 201

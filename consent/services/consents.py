@@ -29,7 +29,7 @@ from consent.models import (
     User,
 )
 from consent.services.actors import Actor
-from consent.services.transitions import fire
+from consent.services.transitions import fire, lock
 from consent.timeutil import local_date, utcnow
 from workflows import ConsentState
 
@@ -58,6 +58,20 @@ def current_form(agreement: Agreement, language: str) -> ConsentForm:
     raise NotFound("this agreement has no consent form yet")
 
 
+STALE_PAGE = ("another decision for this partner was recorded after you opened this page; "
+              "nothing was changed: review the page and decide again")
+
+
+def ledger_position(student_id: int, recipient_id: int, agreement_ids: list[int]) -> int:
+    """The newest ledger entry about the student's consents to one recipient under an
+    agreement lineage (0 if none). A decision page carries it: a page older than the
+    latest grant, refusal, revocation or expiry is refused instead of overwriting it."""
+    return db.session.scalar(
+        sa.select(sa.func.max(ConsentEvent.id)).join(Consent, ConsentEvent.consent_id == Consent.id)
+        .where(Consent.student_id == student_id, Consent.recipient_id == recipient_id,
+               Consent.agreement_id.in_(agreement_ids))) or 0
+
+
 def _ledger(consent: Consent, event: str, before: str | None, actor: Actor, acted_as: str,
             form: ConsentForm | None, reason: str | None = None) -> None:
     db.session.add(ConsentEvent(
@@ -84,7 +98,8 @@ def _authority(user: User, student: Student) -> str:
 def decide(student: Student, user: User, actor: Actor, *, agreement_id: int, recipient_slug: str,
            purposes: list[str], categories: list[str], decision: str = "grant",
            valid_through: date | None = None, language: str = "en",
-           form_version: int | None = None, paper: PaperSigning | None = None) -> list[Consent]:
+           form_version: int | None = None, paper: PaperSigning | None = None,
+           ledger_seen: int | None = None) -> list[Consent]:
     """Grant or refuse consent for a student to one recipient under one agreement.
 
     A consent can never be broader than its agreement: every purpose and category
@@ -92,8 +107,11 @@ def decide(student: Student, user: User, actor: Actor, *, agreement_id: int, rec
 
     :raises Forbidden: the user has no authority for this student.
     :raises ValidationFailed: outside the agreement, or a bad date.
-    :raises Conflict: the form the family saw has been replaced by a newer version.
+    :raises Conflict: the form the family saw has been replaced by a newer version, or
+        (`ledger_seen`) a decision for this recipient was recorded after the page was shown.
     """
+    # One decision per student at a time: a second one waits here, then sees the first.
+    student = lock(Student, student.id)
     today = local_date(utcnow())
     if paper is None:
         acted_as = _authority(user, student)
@@ -126,6 +144,10 @@ def decide(student: Student, user: User, actor: Actor, *, agreement_id: int, rec
     if form_version is not None and form_version != form.version:
         raise Conflict("the consent form was updated after you opened it; read the new version",
                        field="form_version", details={"current_version": form.version})
+    if ledger_seen is not None:
+        newest = ledger_position(student.id, recipient.id, lineage_ids(agreement))
+        if ledger_seen != newest:
+            raise Conflict(STALE_PAGE, field="ledger_seen", details={"ledger_seen": newest})
     created, now = [], utcnow()  # one instant for the whole grant
     for purpose in purposes:
         for category in categories:

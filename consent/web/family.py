@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from consent.access.facts import lineage_ids
 from consent.auth.access import roles_accepted
 from consent.auth.permissions import consent_authority, family_student, family_students
 from consent.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
@@ -89,11 +90,12 @@ def _options(student: Student, user: User) -> list[dict]:
 
 
 def _decision_form(option: dict, form: ConsentDecisionForm | None = None,
-                   shown: bool = True):
+                   shown: bool = True, student: Student | None = None):
     """A fresh form for `option`, or the posted `form` with its choices set.
 
-    `shown` means the form is about to be shown: it then carries the version of
-    the consent form text on this page, so the family submits what they read.
+    `shown` means the form is about to be shown for `student`: it then carries the
+    version of the consent form text on this page and the newest ledger entry for
+    this recipient, so the family submits what they read and what they saw.
     """
     if form is None:
         form = ConsentDecisionForm(formdata=None, data={
@@ -103,6 +105,8 @@ def _decision_form(option: dict, form: ConsentDecisionForm | None = None,
     consent_form = option["consent_form"]
     if shown:
         form.form_version.data = consent_form.version if consent_form else None
+        form.ledger_seen.data = service.ledger_position(
+            student.id, option["recipient"].id, lineage_ids(option["agreement"]))
     return form
 
 
@@ -113,7 +117,7 @@ def _render_student(student: Student, status: int = 200, posted: tuple[str, obje
     options = _options(student, user)
     for option in options:
         bound = posted[1] if posted and posted[0] == option["key"] else None
-        option["form"] = _decision_form(option, bound)
+        option["form"] = _decision_form(option, bound, student=student)
     consents = service.student_consents(student)
     revoke_forms = dict(revoke_forms or {})
     for consent in consents:
@@ -164,7 +168,10 @@ def decide(student_id: int):
         return _render_student(student, 422)
     _decision_form(option, form, shown=False)
     if not form.validate():
-        if form.decision.errors:  # the buttons are not fields a message can sit next to
+        # The buttons and the hidden page state are not fields a message can sit next to.
+        if form.ledger_seen.errors:
+            flash(translate(VERSION_MESSAGE), "error")
+        elif form.decision.errors:
             flash(translate(DECISION_MESSAGE), "error")
         return _render_student(student, 422, (key, form))
     purposes, categories = list(form.purposes.data or []), list(form.categories.data or [])
@@ -177,7 +184,8 @@ def decide(student_id: int):
             student, user, actor_for(user), agreement_id=option["agreement"].id,
             recipient_slug=option["recipient"].slug, purposes=purposes, categories=categories,
             decision=form.decision.data, valid_through=form.valid_through.data,
-            language=user.preferred_language, form_version=form.form_version.data)
+            language=user.preferred_language, form_version=form.form_version.data,
+            ledger_seen=form.ledger_seen.data)
         receipts.send_receipt(user, student, created, form.decision.data)
     except (ValidationFailed, Conflict, Forbidden) as exc:
         db.session.rollback()

@@ -198,6 +198,10 @@ class ConsentDecisionForm(FlaskForm):
     agreement = IntegerField(widget=HiddenInput(), validators=[DataRequired()])
     recipient = HiddenField(validators=[DataRequired()])
     form_version = version_field()
+    # Required: the newest ledger entry the page showed for this recipient, so a page
+    # posted twice, or overtaken by another guardian's decision, overwrites nothing.
+    ledger_seen = IntegerField(widget=HiddenInput(), validators=[
+        InputRequired(message=VERSION_MESSAGE)])
     purposes = MultiCheckboxField("What the information may be used for")
     categories = MultiCheckboxField("Which information")
     valid_through = DateField("Until (optional)", validators=[Optional()])

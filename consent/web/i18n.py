@@ -120,6 +120,10 @@ SPANISH = {
     "the date is in the past": "la fecha ya pasó",
     "Your language was changed.": "Se cambió su idioma.",
     "Choose Yes or No to answer.": "Elija Sí o No para responder.",
+    "another decision for this partner was recorded after you opened this page; "
+    "nothing was changed: review the page and decide again":
+        "se registró otra decisión para esta organización después de que usted abrió esta "
+        "página; no se cambió nada: revise la página y decida de nuevo",
     "This page is out of date. Reload it and try again.":
         "Esta página no está actualizada. Vuelva a cargarla e inténtelo de nuevo.",
 }

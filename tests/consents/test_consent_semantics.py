@@ -20,6 +20,7 @@ from consent.services.majority import hand_over_at_majority
 from consent.timeutil import district_zone, end_of_day, start_of_day, utcnow
 from tests.api.helpers import make_partnership
 from tests.factories import district_today
+from tests.web.helpers import post_decision
 
 PURPOSE = "academic_support"
 
@@ -252,7 +253,7 @@ def test_the_ledger_records_actor_time_ip_form_version_and_language(db, make, lo
     db.session.commit()
     family = login(p.guardian_user)
     before = utcnow()
-    r = family.post(f"/family/students/{p.student.id}/consents", data={
+    r = post_decision(family, f"/family/students/{p.student.id}/consents", {
         "agreement": agreement.id, "recipient": "promise", "form_version": 1,
         "purposes": [PURPOSE], "categories": ["attendance"], "decision": "grant"},
         environ_base={"REMOTE_ADDR": "203.0.113.7", "HTTP_USER_AGENT": "Phone/1.0"})

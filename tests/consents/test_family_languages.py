@@ -8,6 +8,7 @@ from pathlib import Path
 from consent.web.i18n import SPANISH
 from tests.api.helpers import make_partnership
 from tests.consents.test_consent_semantics import _open_agreement
+from tests.web.helpers import post_decision
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "family"
 
@@ -39,7 +40,7 @@ def test_a_guardian_switches_to_spanish(db, make, login):
     assert "Requests to share records" not in page
     # The consent form shown is the Spanish version, and so is the thank-you message.
     assert "Permiso para compartir registros escolares" in page
-    r = family.post(f"/family/students/{p.student.id}/consents", data={
+    r = post_decision(family, f"/family/students/{p.student.id}/consents", {
         "agreement": agreement.id, "recipient": "promise", "form_version": 1,
         "purposes": ["academic_support"], "categories": ["attendance"], "decision": "grant"},
         follow_redirects=True)

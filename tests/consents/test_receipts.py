@@ -13,6 +13,7 @@ from consent.models import Consent, ConsentReceipt
 from documents import sha256_hex
 from tests.api.helpers import bearer, make_partnership
 from tests.consents.test_consent_semantics import _open_agreement
+from tests.web.helpers import post_decision
 
 
 def _pdf_text(data: bytes) -> str:
@@ -29,7 +30,7 @@ def test_a_grant_and_a_revocation_each_email_a_receipt_pdf(app, db, make, login,
     p = make_partnership(make)
     agreement = _open_agreement(db, make, p, title="Promise MOU")
     family = login(p.guardian_user)
-    r = family.post(f"/family/students/{p.student.id}/consents", data={
+    r = post_decision(family, f"/family/students/{p.student.id}/consents", {
         "agreement": agreement.id, "recipient": "promise", "form_version": 1,
         "purposes": ["academic_support"], "categories": ["attendance", "behavior"],
         "decision": "grant"})
@@ -83,7 +84,7 @@ def test_a_refused_decision_sends_nothing(db, make, login, mailbox):
     deliver, messages = mailbox
     p = make_partnership(make)
     agreement = _open_agreement(db, make, p)
-    r = login(p.guardian_user).post(f"/family/students/{p.student.id}/consents", data={
+    r = post_decision(login(p.guardian_user), f"/family/students/{p.student.id}/consents", {
         "agreement": agreement.id, "recipient": "promise", "form_version": 1,
         "purposes": ["academic_support"], "categories": ["contact"], "decision": "grant"})
     assert r.status_code == 422

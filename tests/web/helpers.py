@@ -51,3 +51,22 @@ def csrf_token_from(html: str) -> str:
     match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
     assert match, "no CSRF token on the page"
     return match.group(1)
+
+
+def ledger_seen_on(page: str, agreement_id, recipient: str) -> str:
+    """The hidden `ledger_seen` of the decision form for (agreement, recipient) on a
+    family page; "0" when the page shows no such form (nothing recorded yet)."""
+    for form in re.findall(r"<form\b.*?</form>", page, re.S):
+        if f'name="agreement" value="{agreement_id}"' in form \
+                and f'name="recipient" value="{recipient}"' in form:
+            return re.search(r'name="ledger_seen" value="(\d*)"', form).group(1)
+    return "0"
+
+
+def post_decision(client, url: str, data: dict, **options):
+    """Post a family decision form as a browser does: first load the student's page
+    (`url` without /consents) and send back the ledger state it shows. `options` go
+    to both requests (`environ_base`, `follow_redirects`...)."""
+    page = client.get(url.removesuffix("/consents"), **options).get_data(as_text=True)
+    seen = ledger_seen_on(page, data["agreement"], data["recipient"])
+    return client.post(url, data={"ledger_seen": seen, **data}, **options)

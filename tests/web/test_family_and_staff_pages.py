@@ -8,6 +8,7 @@ from consent.models import Consent, ConsentForm
 from consent.services.consent_forms import issue_forms
 from consent.timeutil import local_date, utcnow
 from tests.api.helpers import make_partnership
+from tests.web.helpers import post_decision
 
 
 def _open_agreement(db, make, p, recipients=None):
@@ -30,7 +31,7 @@ def test_refusing_with_nothing_ticked_refuses_everything_asked(db, make, login):
     p = make_partnership(make)
     agreement = _open_agreement(db, make, p)
     family = login(p.guardian_user)
-    r = family.post(f"/family/students/{p.student.id}/consents", data={
+    r = post_decision(family, f"/family/students/{p.student.id}/consents", {
         "agreement": agreement.id, "recipient": "promise", "form_version": 1,
         "decision": "refuse"})
     assert r.status_code == 302, r.get_data(as_text=True)
@@ -42,7 +43,7 @@ def test_refusing_with_nothing_ticked_refuses_everything_asked(db, make, login):
 def test_granting_nothing_shows_the_error_by_the_checkboxes(db, make, login):
     p = make_partnership(make)
     agreement = _open_agreement(db, make, p)
-    r = login(p.guardian_user).post(f"/family/students/{p.student.id}/consents", data={
+    r = post_decision(login(p.guardian_user), f"/family/students/{p.student.id}/consents", {
         "agreement": agreement.id, "recipient": "promise", "form_version": 1,
         "purposes": ["academic_support"], "decision": "grant"})
     assert r.status_code == 422
@@ -57,7 +58,7 @@ def test_an_outdated_consent_form_gets_409(db, make, login):
     agreement = _open_agreement(db, make, p)
     issue_forms(agreement)  # the district publishes version 2 while the family reads v1
     db.session.commit()
-    r = login(p.guardian_user).post(f"/family/students/{p.student.id}/consents", data={
+    r = post_decision(login(p.guardian_user), f"/family/students/{p.student.id}/consents", {
         "agreement": agreement.id, "recipient": "promise", "form_version": 1,
         "purposes": ["academic_support"], "categories": ["attendance"], "decision": "grant"})
     assert r.status_code == 409
@@ -71,7 +72,7 @@ def test_revoking_with_a_stale_page_gets_409(db, make, login):
     p = make_partnership(make)
     agreement = _open_agreement(db, make, p)
     family = login(p.guardian_user)
-    family.post(f"/family/students/{p.student.id}/consents", data={
+    post_decision(family, f"/family/students/{p.student.id}/consents", {
         "agreement": agreement.id, "recipient": "promise", "form_version": 1,
         "purposes": ["academic_support"], "categories": ["attendance"], "decision": "grant"})
     (consent,) = _consents(db, p.student.id)
@@ -135,12 +136,12 @@ def test_staff_page_shows_the_newest_state_per_item(db, make, login):
     p = make_partnership(make)
     agreement = _open_agreement(db, make, p)
     family = login(p.guardian_user)
-    family.post(f"/family/students/{p.student.id}/consents", data={
+    post_decision(family, f"/family/students/{p.student.id}/consents", {
         "agreement": agreement.id, "recipient": "promise", "form_version": 1,
         "purposes": ["academic_support"], "categories": ["attendance"], "decision": "grant"})
     (consent,) = _consents(db, p.student.id)
     family.post(f"/family/consents/{consent.id}/revoke", data={"version": consent.version_id})
-    family.post(f"/family/students/{p.student.id}/consents", data={
+    post_decision(family, f"/family/students/{p.student.id}/consents", {
         "agreement": agreement.id, "recipient": "promise", "form_version": 1,
         "purposes": ["academic_support"], "categories": ["attendance"], "decision": "grant"})
     newest = _consents(db, p.student.id)[-1]
@@ -156,7 +157,7 @@ def test_a_consent_form_without_a_yes_or_no_is_refused_with_a_message(db, make, 
     base = {"agreement": agreement.id, "recipient": "promise", "form_version": 1,
             "purposes": ["academic_support"], "categories": ["attendance"]}
     for extra in ({}, {"decision": "maybe"}, {"decision": ""}):
-        r = family.post(f"/family/students/{p.student.id}/consents", data={**base, **extra})
+        r = post_decision(family, f"/family/students/{p.student.id}/consents", {**base, **extra})
         assert r.status_code == 422
         assert "Choose Yes or No to answer." in r.get_data(as_text=True)
         assert _consents(db, p.student.id) == []
@@ -166,7 +167,7 @@ def test_revoking_needs_the_version_the_page_showed(db, make, login):
     p = make_partnership(make)
     agreement = _open_agreement(db, make, p)
     family = login(p.guardian_user)
-    family.post(f"/family/students/{p.student.id}/consents", data={
+    post_decision(family, f"/family/students/{p.student.id}/consents", {
         "agreement": agreement.id, "recipient": "promise", "form_version": 1,
         "purposes": ["academic_support"], "categories": ["attendance"], "decision": "grant"})
     (consent,) = _consents(db, p.student.id)

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from consent.models import Agreement, AgreementDocument, Consent, ConsentEvent, Review, Signature
 from consent.services.actors import actor_for
 from tests.api.helpers import make_partnership
-from tests.web.helpers import actions_on, agreement_form, location_id
+from tests.web.helpers import actions_on, agreement_form, location_id, post_decision
 
 
 def _agreement(db, aid) -> Agreement:
@@ -133,7 +133,7 @@ def test_agreement_to_consent_through_the_pages(db, make, login):
     assert "Quarterly Grades" in page  # the DataCategory name, not the code
     assert 'lang="en"' in page
     assert "asks your permission" in page  # the consent form text
-    r = family.post(f"/family/students/{p.student.id}/consents", data={
+    r = post_decision(family, f"/family/students/{p.student.id}/consents", {
         "agreement": aid, "recipient": "promise", "form_version": 1,
         "purposes": ["academic_support"], "categories": ["attendance", "quarterly_grades"],
         "decision": "grant"})
