@@ -29,7 +29,9 @@ CONSENT = Workflow(
         edge("refuse", S.REQUESTED, S.REFUSED, HAS_AUTHORITY),
         edge("revoke", S.GRANTED, S.REVOKED, HAS_AUTHORITY),
         edge("expire", S.GRANTED, S.EXPIRED),
-        edge("supersede", S.GRANTED, S.SUPERSEDED),
+        # A later answer replaces the current one, a refusal as much as a grant, so
+        # there is one current answer per student, recipient, purpose and category.
+        edge("supersede", [S.GRANTED, S.REFUSED], S.SUPERSEDED),
         edge("lapse", [S.REQUESTED, S.GRANTED], S.LAPSED),
     ),
 )

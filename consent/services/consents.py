@@ -11,7 +11,7 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from consent.access.facts import covers_population, lineage_ids
+from consent.access.facts import agreement_window, covers_population, lineage_ids
 from consent.auth.permissions import consent_authority, is_adult
 from consent.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from consent.extensions import db
@@ -151,11 +151,12 @@ def decide(student: Student, user: User, actor: Actor, *, agreement_id: int, rec
     created, now = [], utcnow()  # one instant for the whole grant
     for purpose in purposes:
         for category in categories:
-            for old in _open_consents(student.id, lineage_ids(agreement), recipient.id, purpose,
-                                      category):
+            for old in _current_answers(student.id, lineage_ids(agreement), recipient.id,
+                                        purpose, category):
+                before = old.state
                 fire(old, "supersede", actor)
                 old.ended_at = now
-                _ledger(old, "supersede", C.GRANTED, actor, acted_as, form, reason)
+                _ledger(old, "supersede", before, actor, acted_as, form, reason)
             consent = Consent(student_id=student.id, agreement_id=agreement.id,
                               recipient_id=recipient.id, purpose=purpose, category=category,
                               state=C.REQUESTED.value,
@@ -219,11 +220,13 @@ def _within(asked: list[str], allowed: list[str], field: str) -> None:
                                    field=f"{field}[{i}]")
 
 
-def _open_consents(student_id, agreement_ids, recipient_id, purpose, category) -> list[Consent]:
+def _current_answers(student_id, agreement_ids, recipient_id, purpose, category
+                     ) -> list[Consent]:
+    """The grant or refusal a new answer for the same item replaces."""
     return list(db.session.scalars(sa.select(Consent).where(
         Consent.student_id == student_id, Consent.agreement_id.in_(agreement_ids),
         Consent.recipient_id == recipient_id, Consent.purpose == purpose,
-        Consent.category == category, Consent.state == C.GRANTED)))
+        Consent.category == category, Consent.state.in_([C.GRANTED, C.REFUSED]))))
 
 
 def revoke(consent: Consent, user: User, actor: Actor, reason: str | None = None,
@@ -241,6 +244,28 @@ def revoke(consent: Consent, user: User, actor: Actor, reason: str | None = None
     db.session.flush()
     _note_change(consent.recipient_id, [consent.id], "consent_revoked")
     return consent
+
+
+# A successor on its way may yet carry a consent on.
+PENDING_AGREEMENT_STATES = {"draft", "in_review", "approved", "out_for_signature"}
+
+
+def ended_with_agreement(consent: Consent, now) -> bool:
+    """A granted consent whose agreement, and every successor that could carry it on, has
+    ended (terminated, expired or past its end date): nothing is shared under it any more,
+    though the consent itself was never revoked."""
+    tree, frontier = {consent.agreement_id}, [consent.agreement_id]
+    while frontier:
+        frontier = [i for i in db.session.scalars(sa.select(Agreement.id).where(
+            Agreement.predecessor_id.in_(frontier))) if i not in tree]
+        tree.update(frontier)
+    for agreement in db.session.scalars(sa.select(Agreement).where(Agreement.id.in_(tree))):
+        if agreement.state in PENDING_AGREEMENT_STATES:
+            return False
+        window = agreement_window(agreement)  # None: withdrawn or declined, never in force
+        if window is not None and window.end > now:  # includes a termination still to come
+            return False
+    return True
 
 
 def student_consents(student: Student) -> list[Consent]:

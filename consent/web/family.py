@@ -119,6 +119,9 @@ def _render_student(student: Student, status: int = 200, posted: tuple[str, obje
         bound = posted[1] if posted and posted[0] == option["key"] else None
         option["form"] = _decision_form(option, bound, student=student)
     consents = service.student_consents(student)
+    now = utcnow()
+    ended = {c.id for c in consents
+             if c.state == "granted" and service.ended_with_agreement(c, now)}
     revoke_forms = dict(revoke_forms or {})
     for consent in consents:
         if consent.state == "granted":
@@ -134,7 +137,7 @@ def _render_student(student: Student, status: int = 200, posted: tuple[str, obje
         .order_by(Disclosure.released_at.desc(), Disclosure.id.desc())).all()
     return render_template(
         "family/student.html", student=student, options=options, consents=consents,
-        revoke_forms=revoke_forms, history=history, disclosures=disclosures,
+        revoke_forms=revoke_forms, ended=ended, history=history, disclosures=disclosures,
         category_names=_category_names(), purpose_label=purpose_label, may_act=allowed,
         acting_as=acting_as, authority_reason=reason), status
 

@@ -124,6 +124,7 @@ SPANISH = {
     "nothing was changed: review the page and decide again":
         "se registró otra decisión para esta organización después de que usted abrió esta "
         "página; no se cambió nada: revise la página y decida de nuevo",
+    "Ended with the agreement": "Terminó con el acuerdo",
     "This page is out of date. Reload it and try again.":
         "Esta página no está actualizada. Vuelva a cargarla e inténtelo de nuevo.",
 }

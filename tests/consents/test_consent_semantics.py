@@ -283,3 +283,30 @@ def test_the_ledger_records_actor_time_ip_form_version_and_language(db, make, lo
     assert [(e.event, e.from_state, e.to_state) for e in rows] == [
         ("grant", "requested", "granted"), ("revoke", "granted", "revoked")]
     assert rows[0].ip_address == "203.0.113.7" and rows[0].reason is None
+
+
+def test_a_later_answer_replaces_a_refusal_so_one_answer_is_current(app, db, make):
+    p = make_partnership(make)
+    agreement = _open_agreement(db, make, p)
+    with app.test_request_context():
+        first = _grant(db, p.guardian_user, p.student, agreement, decision="refuse")
+        second = _grant(db, p.guardian_user, p.student, agreement, decision="refuse")
+        third = _grant(db, p.guardian_user, p.student, agreement,
+                       categories=("attendance", "behavior"))
+        first, second, third = ([c.id for c in rows] for rows in (first, second, third))
+    ids = first + second + third
+    db.session.expire_all()
+    states = {c.id: c.state for c in db.session.scalars(
+        sa.select(Consent).where(Consent.id.in_(ids)))}
+    assert states == {first[0]: "superseded", second[0]: "superseded",
+                      third[0]: "granted", third[1]: "granted"}
+    events = db.session.execute(sa.select(ConsentEvent.consent_id, ConsentEvent.event,
+                                          ConsentEvent.from_state, ConsentEvent.to_state)
+                                .where(ConsentEvent.event == "supersede")
+                                .order_by(ConsentEvent.id)).all()
+    assert events == [(first[0], "supersede", "refused", "superseded"),
+                      (second[0], "supersede", "refused", "superseded")]
+    current = db.session.execute(sa.select(Consent.category, Consent.state).where(
+        Consent.student_id == p.student.id, Consent.state.in_(["granted", "refused"]))
+        .order_by(Consent.category)).all()
+    assert current == [("attendance", "granted"), ("behavior", "granted")]

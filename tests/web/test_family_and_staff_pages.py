@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 
 from consent.models import Consent, ConsentForm
 from consent.services.consent_forms import issue_forms
+from consent.services.consents import ended_with_agreement
 from consent.timeutil import local_date, utcnow
-from tests.api.helpers import make_partnership
+from tests.api.helpers import bearer, make_partnership
 from tests.web.helpers import post_decision
 
 
@@ -177,3 +180,48 @@ def test_revoking_needs_the_version_the_page_showed(db, make, login):
         assert "This page is out of date. Reload it and try again." in r.get_data(as_text=True)
         assert [(c.state, c.version_id) for c in _consents(db, p.student.id)] == [
             ("granted", consent.version_id)]
+
+
+def test_a_consent_under_a_terminated_agreement_shows_as_ended_without_revoke(
+        client, db, make, login):
+    p = make_partnership(make)
+    agreement = _open_agreement(db, make, p)
+    agreement.executed_at = utcnow()
+    db.session.commit()
+    family = login(p.guardian_user)
+    post_decision(family, f"/family/students/{p.student.id}/consents", {
+        "agreement": agreement.id, "recipient": "promise", "form_version": 1,
+        "purposes": ["academic_support"], "categories": ["attendance"], "decision": "grant"})
+    (consent,) = _consents(db, p.student.id)
+    revoke = f'action="/family/consents/{consent.id}/revoke"'
+    page = family.get(f"/family/students/{p.student.id}").get_data(as_text=True)
+    assert revoke in page and "Ended with the agreement" not in page
+    r = client.post(f"/api/v1/agreements/{agreement.id}/events/terminate",
+                    json={"reason": "program closed"},
+                    headers=bearer(make.user_token(p.legal)))
+    assert r.status_code == 200, r.get_json()
+    page = family.get(f"/family/students/{p.student.id}").get_data(as_text=True)
+    row = page.split(f'data-consent="{consent.id}"', 1)[1].split("</tr>", 1)[0]
+    assert "Ended with the agreement" in row
+    assert revoke not in page
+
+
+def test_a_termination_still_to_come_or_a_successor_on_its_way_keeps_the_consent_live(
+        db, make, login):
+    p = make_partnership(make)
+    agreement = _open_agreement(db, make, p)
+    agreement.executed_at = utcnow()
+    db.session.commit()
+    post_decision(login(p.guardian_user), f"/family/students/{p.student.id}/consents", {
+        "agreement": agreement.id, "recipient": "promise", "form_version": 1,
+        "purposes": ["academic_support"], "categories": ["attendance"], "decision": "grant"})
+    (consent,) = _consents(db, p.student.id)
+    now, today = utcnow(), local_date(utcnow())
+    agreement.state, agreement.ended_on = "terminated", today + timedelta(days=10)
+    db.session.commit()
+    assert not ended_with_agreement(consent, now)
+    assert ended_with_agreement(consent, now + timedelta(days=11))
+    successor = make.agreement(p.district, [p.partner], state="draft")
+    successor.predecessor_id = agreement.id
+    db.session.commit()
+    assert not ended_with_agreement(consent, now + timedelta(days=11))
