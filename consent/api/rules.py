@@ -31,6 +31,7 @@ SCHEMA_DIR = Path(__file__).resolve().parent.parent / "access" / "schema"
 SCHEMAS = {"recipient": SCHEMA_DIR / "rules-bundle.v1.json",
            "district": SCHEMA_DIR / "district-bundle.v1.json"}
 RULE_READERS = ("admin", "legal", "staff")
+FEED_PAGE = 1000
 well_known = Blueprint("well_known", __name__, url_prefix="/.well-known")
 
 
@@ -84,7 +85,7 @@ def rules_bundle():
     grants_digest = hashlib.sha256(signing.canonical_json(
         [bundle["version"], grants])).hexdigest()[:32]
     etag = f"v{bundle['version']}-{grants_digest}"
-    if request.if_none_match.contains(etag):
+    if request.if_none_match.contains_weak(etag):  # If-None-Match compares weakly
         return "", 304, {"ETag": f'"{etag}"'}
     body = {"bundle": bundle, "signature": signing.sign_detached(signing.canonical_json(bundle))}
     response = jsonify(body)
@@ -101,14 +102,21 @@ def rules_changes():
     since_text = request.args.get("since", "")
     if not since_text.isdigit() or int(since_text) > 2**31 - 1:
         raise ValidationFailed("since must be a whole version number", field="since")
-    recipient = _recipient_for_request(request.args.get("recipient"))
-    rows = db.session.scalars(sa.select(RulesChange).where(
-        RulesChange.id > int(since_text),
-        sa.or_(RulesChange.recipient_id == recipient.id, RulesChange.recipient_id.is_(None)))
-        .order_by(RulesChange.id).limit(1000)).all()
+    slug, principal = request.args.get("recipient"), g.principal
+    query = sa.select(RulesChange).where(RulesChange.id > int(since_text))
+    if not slug and not principal.is_client and is_district_user(principal.user):
+        scope = None  # the district's feed, like its bundle: every recipient's changes
+    else:
+        scope = _recipient_for_request(slug).id
+        query = query.where(sa.or_(RulesChange.recipient_id == scope,
+                                   RulesChange.recipient_id.is_(None)))
+    rows = db.session.scalars(query.order_by(RulesChange.id).limit(FEED_PAGE)).all()
+    more = len(rows) == FEED_PAGE
     return {"data": [{"version": r.id, "at": iso(r.at), "subject_type": r.subject_type,
                       "subject_id": r.subject_id, "reason": r.reason} for r in rows],
-            "latest": rows[-1].id if rows else int(since_text)}
+            # Ask again from `latest`: the last change listed while `more`, else the
+            # newest version there is (also when `since` was past it).
+            "latest": rows[-1].id if more else rules_version(scope), "more": more}
 
 
 @operation(bp, "/rules/schema", "GET",
@@ -119,7 +127,13 @@ def rules_schema():
     kind = request.args.get("kind", "recipient")
     if kind not in SCHEMAS:
         raise ValidationFailed("kind is recipient or district", field="kind")
-    return json.loads(SCHEMAS[kind].read_text())
+    schema = json.loads(SCHEMAS[kind].read_text())
+    if kind == "district":
+        # Embed the recipient schema it refers to (by its $id), so that any validator
+        # resolves the reference from this one document.
+        schema["$defs"] = {**schema.get("$defs", {}),
+                           "rules-bundle": json.loads(SCHEMAS["recipient"].read_text())}
+    return schema
 
 
 @operation(bp, "/decisions", "POST",
@@ -182,7 +196,7 @@ def _export_bundles() -> list[dict]:
 
 
 def _not_modified(etag: str):
-    if request.if_none_match.contains(etag):
+    if request.if_none_match.contains_weak(etag):  # If-None-Match compares weakly
         return "", 304, {"ETag": f'"{etag}"', "Cache-Control": "no-cache"}
     return None
 

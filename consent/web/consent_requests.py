@@ -9,7 +9,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -22,12 +21,13 @@ from consent.services.consent_requests import (
     requestable,
     send_consent_requests,
 )
+from consent.web.forms import CleanTextForm
 
 bp = Blueprint("consent_requests", __name__, url_prefix="/staff/requests")
 ROLES = ("staff", "legal", "admin")
 
 
-class SendRequestsForm(FlaskForm):
+class SendRequestsForm(CleanTextForm):
     agreement = IntegerField("Agreement", validators=[DataRequired()])
     school = IntegerField("School (optional)", validators=[Optional()])
     grade = StringField("Grade (optional)", validators=[Optional(), Length(max=8)])

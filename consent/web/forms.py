@@ -32,6 +32,9 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, HiddenInput, ListWidget
 
+from consent.untrusted_text import MESSAGE as CONTROL_CHARACTERS_MESSAGE
+from consent.untrusted_text import has_forbidden
+
 # A real calendar date is needed; browsers send YYYY-MM-DD.
 DATE_MESSAGE = "Enter a real date as YYYY-MM-DD."
 # Only a button pressed on purpose counts as an answer.
@@ -48,13 +51,35 @@ LEGAL_BASIS_LABELS = {
 }
 
 
-class LoginForm(FlaskForm):
+def _leaf_fields(fields):
+    for field in fields:
+        if isinstance(field, FormField):
+            yield from _leaf_fields(field.form)
+        elif isinstance(field, FieldList):
+            yield from _leaf_fields(field.entries)
+        else:
+            yield field
+
+
+class CleanTextForm(FlaskForm):
+    """The base of every form: no field may carry invisible control characters."""
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        for field in _leaf_fields(self):
+            if any(isinstance(v, str) and has_forbidden(v) for v in field.raw_data or ()):
+                field.errors = [*field.errors, CONTROL_CHARACTERS_MESSAGE]
+                valid = False
+        return valid
+
+
+class LoginForm(CleanTextForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired()])
     remember = BooleanField("Keep me signed in on this device")
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(CleanTextForm):
     current_password = PasswordField("Current password", validators=[DataRequired()])
     new_password = PasswordField(
         "New password", validators=[DataRequired(), Length(min=12, max=200)]
@@ -106,7 +131,7 @@ class ClauseForm(Form):
                                              clause_text_allowed])
 
 
-class ClauseTemplateForm(FlaskForm):
+class ClauseTemplateForm(CleanTextForm):
     """Add or edit a clause of the library (legal staff)."""
 
     heading = StringField("Heading", validators=[DataRequired(), Length(max=300)])
@@ -120,7 +145,7 @@ def _days(label: str):
     return IntegerField(label, validators=[Optional(), NumberRange(min=0, max=36500)])
 
 
-class AgreementForm(FlaskForm):
+class AgreementForm(CleanTextForm):
     """Draft or edit an agreement. Choices for selects are set by the view."""
 
     template = SelectField("Template", validators=[DataRequired()])
@@ -149,7 +174,7 @@ class AgreementForm(FlaskForm):
     version = version_field()
 
 
-class EventForm(FlaskForm):
+class EventForm(CleanTextForm):
     """A lifecycle event on an agreement, with what some events ask for."""
 
     version = version_field()
@@ -158,7 +183,7 @@ class EventForm(FlaskForm):
     effective_on = DateField("Takes effect on", validators=[Optional()])
 
 
-class SuccessorForm(FlaskForm):
+class SuccessorForm(CleanTextForm):
     """Draft a renewal or an amendment of an agreement in force."""
 
     version = version_field()
@@ -166,7 +191,7 @@ class SuccessorForm(FlaskForm):
                                          message="Choose renewal or amendment.")])
 
 
-class DestructionForm(FlaskForm):
+class DestructionForm(CleanTextForm):
     """A recipient's certificate that it destroyed an ended agreement's data."""
 
     destroyed_on = DateField("Date the data was destroyed", validators=[
@@ -176,7 +201,7 @@ class DestructionForm(FlaskForm):
     note = TextAreaField("Note (optional)", validators=[Optional(), Length(max=5000)])
 
 
-class SignForm(FlaskForm):
+class SignForm(CleanTextForm):
     version = version_field()
     name = StringField("Your full name", validators=[DataRequired(), Length(max=200)])
     title = StringField("Your title", validators=[DataRequired(), Length(max=200)])
@@ -186,13 +211,13 @@ class SignForm(FlaskForm):
     document_sha256 = HiddenField(validators=[DataRequired(), Length(min=64, max=64)])
 
 
-class DeclineForm(FlaskForm):
+class DeclineForm(CleanTextForm):
     version = version_field()
     reason = TextAreaField("Why are you declining?", validators=[DataRequired(),
                                                                   Length(max=5000)])
 
 
-class ConsentDecisionForm(FlaskForm):
+class ConsentDecisionForm(CleanTextForm):
     """Grant or refuse consent to one recipient under one agreement."""
 
     agreement = IntegerField(widget=HiddenInput(), validators=[DataRequired()])
@@ -211,13 +236,13 @@ class ConsentDecisionForm(FlaskForm):
         AnyOf(["grant", "refuse"], message=DECISION_MESSAGE)])
 
 
-class LanguageForm(FlaskForm):
+class LanguageForm(CleanTextForm):
     """The family pages' language switch."""
 
     language = StringField(validators=[AnyOf(["en", "es"])])
 
 
-class RevokeForm(FlaskForm):
+class RevokeForm(CleanTextForm):
     # Required: an empty version must not skip the check that the page is current.
     version = IntegerField(widget=HiddenInput(), validators=[
         InputRequired(message=VERSION_MESSAGE)])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, flash, redirect, render_template, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import DateField, IntegerField, StringField
 from wtforms.validators import AnyOf, DataRequired, Length, NumberRange, Optional
@@ -14,7 +13,7 @@ from consent.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from consent.extensions import db
 from consent.services import paper_consents as paper
 from consent.services.actors import actor_for
-from consent.web.forms import DATE_MESSAGE
+from consent.web.forms import DATE_MESSAGE, CleanTextForm
 
 bp = Blueprint("paper_consents", __name__, url_prefix="/staff/paper")
 
@@ -23,7 +22,7 @@ def _codes(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
-class PaperConsentForm(FlaskForm):
+class PaperConsentForm(CleanTextForm):
     student = StringField("Student id (as on the roster)", validators=[DataRequired(),
                                                                         Length(max=128)])
     signer = StringField("Signer's email (the guardian on the roster; empty if the student, "

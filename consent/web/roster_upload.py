@@ -17,7 +17,6 @@ from pathlib import Path
 
 from flask import Blueprint, abort, current_app, render_template
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import StringField
@@ -32,6 +31,7 @@ from consent.roster.importer import import_roster
 from consent.roster.oneroster import Roster, RosterError, RosterIssue, parse_files, read_source
 from consent.services import audit
 from consent.services.actors import actor_for
+from consent.web.forms import CleanTextForm
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def _zip_or_csv(form, field) -> None:
         raise ValidationError("Choose a OneRoster .zip file or a families .csv file.")
 
 
-class RosterUploadForm(FlaskForm):
+class RosterUploadForm(CleanTextForm):
     roster = FileField("Roster file", validators=[FileRequired("Choose the roster file."),
                                                   _zip_or_csv],
                        description="A OneRoster 1.1 CSV .zip, or a families .csv. Up to 20 MB.")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, url_for
 from flask_login import login_user
-from flask_wtf import FlaskForm
 from wtforms import EmailField
 from wtforms.validators import DataRequired, Length
 
@@ -17,16 +16,17 @@ from consent.extensions import db
 from consent.services import audit
 from consent.services.actors import actor_for
 from consent.services.sign_in_links import send_sign_in_link, use_sign_in_link
+from consent.web.forms import CleanTextForm
 
 bp = Blueprint("sign_in_link", __name__, url_prefix="/auth/link")
 TOKEN_MAX = 100
 
 
-class LinkRequestForm(FlaskForm):
+class LinkRequestForm(CleanTextForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
 
 
-class LinkUseForm(FlaskForm):
+class LinkUseForm(CleanTextForm):
     """Only the CSRF token."""
 
 

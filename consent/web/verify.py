@@ -8,12 +8,12 @@ shows only the facts printed on the document itself (see
 from __future__ import annotations
 
 from flask import Blueprint, Response, render_template
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms.validators import ValidationError
 
 from consent.auth.access import public
 from consent.services import sealing
+from consent.web.forms import CleanTextForm
 
 bp = Blueprint("verify", __name__, url_prefix="/verify")
 
@@ -29,7 +29,7 @@ def _is_pdf(form, field) -> None:
         raise ValidationError("This file is not a PDF. Choose the PDF you want to check.")
 
 
-class VerifyForm(FlaskForm):
+class VerifyForm(CleanTextForm):
     document = FileField("PDF to check", validators=[
         FileRequired("Choose the PDF you want to check."), _is_pdf,
     ], description="Up to 20 MB. The file is checked and then discarded; it is not stored.")

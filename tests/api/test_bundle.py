@@ -44,6 +44,10 @@ def test_recipient_and_district_bundles_validate_and_verify(client, make):
     legal = bearer(make.user_token(p.legal))
     district = client.get("/api/v1/rules/bundle", headers=legal).json
     _validator(client, "district").validate(district["bundle"])
+    # The district schema is self-contained: a validator given nothing else resolves it.
+    jsonschema.Draft202012Validator(client.get("/api/v1/rules/schema?kind=district").json,
+                                    format_checker=jsonschema.FormatChecker()
+                                    ).validate(district["bundle"])
     _verify(client, district)
     assert [b["recipient"] for b in district["bundle"]["bundles"]] == ["promise"]
     assert district["bundle"]["bundles"][0]["grants"] == body["bundle"]["grants"]
@@ -68,6 +72,8 @@ def test_etag_and_change_feed(client, make):
     etag, version = first.headers["ETag"], first.json["bundle"]["version"]
     assert client.get("/api/v1/rules/bundle", headers={
         **enforcer, "If-None-Match": etag}).status_code == 304
+    assert client.get("/api/v1/rules/bundle", headers={
+        **enforcer, "If-None-Match": f"W/{etag}"}).status_code == 304  # compared weakly
     family = bearer(make.user_token(p.guardian_user))
     client.post(f"/api/v1/students/{p.student.id}/consents", headers=family, json={
         "agreement": aid, "recipient": "promise", "purposes": ["academic_support"],
@@ -77,6 +83,17 @@ def test_etag_and_change_feed(client, make):
     feed = client.get(f"/api/v1/rules/changes?since={version}", headers=enforcer).json
     assert [c["reason"] for c in feed["data"]] == ["consent_granted"]
     assert feed["latest"] == second.json["bundle"]["version"]
+    assert feed["more"] is False
+    # A cursor past the newest version is answered with the newest, not echoed back.
+    ahead = client.get("/api/v1/rules/changes?since=99999999", headers=enforcer).json
+    assert (ahead["data"], ahead["latest"]) == ([], second.json["bundle"]["version"])
+    # District staff without ?recipient read the district's feed: every recipient's.
+    legal = bearer(make.user_token(p.legal))
+    district = client.get("/api/v1/rules/bundle", headers=legal).json["bundle"]
+    everything = client.get("/api/v1/rules/changes?since=0", headers=legal).json
+    assert everything["latest"] == district["version"]
+    assert [c["version"] for c in everything["data"]][-1] == district["version"]
+    assert "consent_granted" in [c["reason"] for c in everything["data"]]
     r = client.get("/api/v1/rules/changes?since=abc", headers=enforcer)
     assert (r.status_code, r.json["error"]["field"]) == (422, "since")
 
