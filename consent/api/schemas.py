@@ -1,14 +1,15 @@
 """JSON Schemas of request bodies (served in the OpenAPI document)."""
 
+from consent.roster.oneroster import GRADES
+
 DATE = {"type": "string", "format": "date", "description": "Calendar date YYYY-MM-DD, "
         "in the district's time zone"}
 CODE = {"type": "string", "minLength": 1, "maxLength": 64}
 SLUG = {"type": "string", "minLength": 1, "maxLength": 64}
 ID = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
 DAYS = {"type": ["integer", "null"], "minimum": 0, "maximum": 36500}
-# OneRoster 1.1 grade codes.
-GRADE = {"enum": ["IT", "PR", "PK", "TK", "KG", "01", "02", "03", "04", "05", "06", "07", "08",
-                  "09", "10", "11", "12", "13", "PS", "UG", "Other"]}
+# OneRoster 1.1 grade codes, the same list the roster import accepts.
+GRADE = {"enum": list(GRADES)}
 # Titles and names must not carry bidirectional control characters, which can make
 # text display in a misleading order.
 # And they must say something: at least one character that is not a space.

@@ -115,6 +115,7 @@ class _Generator:
         self.year = school_year_start(as_of)
         self.school_ids: dict[str, list[str]] = {}
         self.district_id = ""
+        self.addresses: set[str] = set()  # guardian emails handed out, lower-case
 
     def new_id(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -138,8 +139,13 @@ class _Generator:
         local = "".join(c for c in ascii_name.decode() if c.isalnum() or c == ".").strip(".")
         if len(local) < 3 or ".." in local or local.startswith(".") or "." not in local:
             local = f"family{self.rng.randrange(1000, 9999)}"
-        local = f"{local}{self.rng.randrange(10, 99)}"
-        address = f"{local}@{domain}"
+        number = self.rng.randrange(10, 99)
+        # One address per guardian, as the importer requires; a clash takes the next free
+        # number without drawing again, so the rest of the roster stays as it was.
+        while f"{local}{number}@{domain}".lower() in self.addresses:
+            number += 1
+        address = f"{local}{number}@{domain}"
+        self.addresses.add(address.lower())
         # Districts export addresses as families typed them: keep some in mixed case.
         return address if self.rng.random() < 0.3 else address.lower()
 

@@ -45,7 +45,8 @@ def import_command(file: Path, date_format: str | None) -> None:
         report = import_roster(roster, session=db.session)
         audit.record("roster_imported", "roster", None, COMMAND_LINE,
                      data={"file": file.name, **{kind: vars(c) for kind, c in
-                                                 report.counts.items()}})
+                                                 report.counts.items()},
+                           "notices": [str(n) for n in report.notices]})
         db.session.commit()
     except RosterError as exc:
         db.session.rollback()
@@ -57,6 +58,8 @@ def import_command(file: Path, date_format: str | None) -> None:
     click.echo(f"Imported {file}:")
     for line in report.lines():
         click.echo(f"  {line}")
+    for notice in report.notices:
+        click.echo(f"Note: {notice}")
 
 
 def _parse(file: Path, date_format: str | None) -> Roster:

@@ -27,12 +27,12 @@ from datetime import date, datetime
 
 from consent.roster.oneroster import (
     GUARDIAN_ROLES,
-    MAX_GRADE,
     DistrictRecord,
     GuardianRecord,
     LinkRecord,
     Progress,
     Roster,
+    RosterLayout,
     SchoolRecord,
     StudentRecord,
     _Parser,
@@ -79,6 +79,11 @@ class _FamiliesParser(_Parser):
         if rows is not None:
             self._parse(rows)
         self.roster.errors = self.errors
+        self.roster.layout = RosterLayout(
+            orgs=self.name, users=self.name, district_id="district_id",
+            district_name="district_name",
+            school_id="school_id", school_name="school_name", guardian_id="guardian_id",
+            guardian_email="guardian_email")
         logger.info("families file parsed: %d students, %d guardians, %d errors",
                     len(self.roster.students), len(self.roster.guardians), len(self.errors))
         return self.roster
@@ -171,8 +176,7 @@ class _FamiliesParser(_Parser):
             self.error(file, row, "birth_date", f"{birth_date} is in the future")
             ok = False
         grade = rec["grade"].strip() or None
-        if grade is not None and len(grade) > MAX_GRADE:
-            self.error(file, row, "grade", f"{grade!r} is longer than {MAX_GRADE} characters")
+        if grade is not None and not self._grades_ok(file, row, "grade", [grade]):
             ok = False
         if not (names and ok and school):
             return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -25,7 +26,14 @@ from consent.models import (
     Student,
     StudentGuardian,
 )
-from consent.roster.oneroster import ORGS, Roster, RosterError, RosterIssue
+from consent.roster.oneroster import (
+    ORGS,
+    Roster,
+    RosterError,
+    RosterIssue,
+    RosterLayout,
+    SchoolRecord,
+)
 from consent.timeutil import utcnow
 
 logger = logging.getLogger(__name__)
@@ -35,6 +43,7 @@ KINDS = ("district", "school", "student", "guardian", "link")
 KEY_CHUNK = 500
 SCAN_ABOVE = 2_000  # keys; beyond this, read the table once instead of chunked IN lists
 SLUG_MAX = 64
+NO_ROSTER_ID = "\0"  # prefixes the slug of a stored school without a sourcedId (no id has it)
 
 
 @dataclass
@@ -50,6 +59,9 @@ class ImportReport:
 
     counts: dict[str, KindCounts] = field(
         default_factory=lambda: {kind: KindCounts() for kind in KINDS})
+    # What the import did or declined to do beyond the counts (a district name kept, a school
+    # renamed), so that no organization changes without the district being told.
+    notices: list[RosterIssue] = field(default_factory=list)
 
     def created(self, kind: str) -> int:
         """Rows of `kind` created."""
@@ -70,9 +82,13 @@ def import_roster(roster: Roster, *, session: Session) -> ImportReport:
 
     Records are matched on their OneRoster sourcedId, so importing again updates rather than
     duplicates. Existing links keep their `has_educational_rights` flag; nothing is deleted.
+    An existing district keeps its name (a different name in the file becomes a notice in the
+    report); a school's new name is taken and reported.
 
-    :raises RosterError: the roster has errors (nothing is written), or a sourcedId already
-        belongs to an organization of another kind.
+    :raises RosterError: nothing is written: the roster has errors, a sourcedId already
+        belongs to an organization of another kind, a new school would share its name with
+        another school of the district, or a guardian would share an email (in any case)
+        with another guardian.
     """
     if roster.errors:
         raise RosterError(roster.errors)
@@ -80,7 +96,14 @@ def import_roster(roster: Roster, *, session: Session) -> ImportReport:
         raise RosterError([RosterIssue(ORGS, None, "type", "the roster has no district")])
     session.flush()  # the bulk statements below bypass the unit of work
     report = ImportReport()
-    school_ids = _upsert_orgs(session, roster, report)
+    # Every check that reads the database runs before the first write, so that a refusal
+    # leaves the session as it found it.
+    existing = _existing_orgs(session, roster)
+    problems = _school_name_clashes(session, roster, existing)
+    problems += _guardian_email_clashes(session, roster)
+    if problems:
+        raise RosterError(sorted(problems, key=lambda issue: (issue.file, issue.row or 0)))
+    school_ids = _upsert_orgs(session, roster, existing, report)
     student_ids = _upsert_students(session, roster, school_ids, report.counts["student"])
     guardian_ids = _upsert_guardians(session, roster, report.counts["guardian"])
     _upsert_links(session, roster, student_ids, guardian_ids, report.counts["link"])
@@ -151,47 +174,206 @@ def _unique_slug(name: str, fallback: str, taken: set[str]) -> str:
     return slug
 
 
-def _upsert_orgs(session: Session, roster: Roster, report: ImportReport) -> dict[str, int]:
-    """Upsert the district and its schools; return {school sourcedId: organization id}."""
-    wanted = [(roster.district, OrgKind.DISTRICT.value)]
-    wanted += [(school, OrgKind.SCHOOL.value) for school in roster.schools]
+def _existing_orgs(session: Session, roster: Roster) -> dict[str, Organization]:
+    """The stored organizations the roster's district and schools name, by sourcedId.
+
+    :raises RosterError: a sourcedId belongs to an organization of another kind.
+    """
+    wanted = [(roster.district, OrgKind.DISTRICT.value, roster.layout.district_id)]
+    wanted += [(school, OrgKind.SCHOOL.value, roster.layout.school_id)
+               for school in roster.schools]
     existing: dict[str, Organization] = {}
-    for chunk in _chunks([record.sourced_id for record, _ in wanted]):
+    for chunk in _chunks([record.sourced_id for record, _, _ in wanted]):
         existing.update((org.sourced_id, org) for org in session.scalars(
             sa.select(Organization).where(Organization.sourced_id.in_(chunk))))
-    clashes = [RosterIssue(ORGS, record.row, "sourcedId",
+    clashes = [RosterIssue(roster.layout.orgs, record.row, column,
                            f"{record.sourced_id} already belongs to the {org.kind} "
                            f"organization {org.slug!r}")
-               for record, kind in wanted
+               for record, kind, column in wanted
                if (org := existing.get(record.sourced_id)) is not None and org.kind != kind]
     if clashes:
         raise RosterError(clashes)
+    return existing
+
+
+def _same_name(name: str) -> str:
+    """A school name as compared with another: case and runs of spaces do not count."""
+    return " ".join(name.split()).casefold()
+
+
+def _shared(file: dict[str, tuple[str | None, int]],
+            stored: dict[str, str | None]) -> list[tuple[str, str]]:
+    """(newcomer, holder) pairs: records of the file that would end up sharing a value with
+    another record, each with the record that keeps the value.
+
+    `file` maps sourcedIds to (value, row), `stored` maps sourcedIds to their stored value
+    (both compared as given). A record that already holds a value keeps it; among records
+    that would all be new to it, the first row does. Duplicates already stored, and left as
+    they are by the file, are not the file's doing and are let through.
+    """
+    holders: dict[str, list[str]] = defaultdict(list)
+    for sourced_id, value in stored.items():
+        if value and (sourced_id not in file or file[sourced_id][0] == value):
+            holders[value].append(sourced_id)
+    newcomers: dict[str, list[str]] = defaultdict(list)
+    for sourced_id, (value, _row) in sorted(file.items(), key=lambda item: item[1][1]):
+        if value and sourced_id not in holders[value]:
+            newcomers[value].append(sourced_id)
+    pairs = []
+    for value, new in newcomers.items():
+        keeper = holders[value][0] if holders[value] else new[0]
+        pairs += [(sourced_id, keeper) for sourced_id in new if sourced_id != keeper]
+    return pairs
+
+
+def _school_name_clashes(session: Session, roster: Roster,
+                         existing: dict[str, Organization]) -> list[RosterIssue]:
+    """A school of the file that would share its name with another school of the district
+    under another id: most often a mistyped school id, which would create a second school."""
+    layout = roster.layout
+    district = existing.get(roster.district.sourced_id)
+    stored = {org.sourced_id: _same_name(org.name) for org in existing.values()
+              if org.kind == OrgKind.SCHOOL.value}
+    labels = {}
+    if district is not None:
+        for org in session.scalars(sa.select(Organization).where(
+                Organization.kind == OrgKind.SCHOOL.value,
+                Organization.parent_id == district.id).order_by(Organization.id)):
+            # A school created here has no roster id, so no row can name it; a file school
+            # of the same name would be its double.
+            key = org.sourced_id if org.sourced_id is not None else NO_ROSTER_ID + org.slug
+            stored[key] = _same_name(org.name)
+            labels[key] = (org.sourced_id if org.sourced_id is not None
+                           else f"{org.slug!r} (it has no roster id)")
+    records = {school.sourced_id: school for school in roster.schools}
+    file = {s.sourced_id: (_same_name(s.name), s.row) for s in roster.schools}
+    issues = []
+    for sourced_id, keeper in _shared(file, stored):
+        record = records[sourced_id]
+        other = "the school " + (f"{keeper} on row {records[keeper].row}" if keeper in records
+                                 else labels.get(keeper, keeper))
+        if sourced_id in existing:
+            issues.append(RosterIssue(
+                layout.orgs, record.row, layout.school_name,
+                f"{record.name!r} is already the name of {other}; two schools of one "
+                "district cannot share a name"))
+            continue
+        if keeper.startswith(NO_ROSTER_ID):
+            advice = ("give the new school a name of its own, or have an administrator record "
+                      "that school's roster id")
+        else:
+            advice = f"use {keeper} if it is that school, or give the new school a name of its own"
+        issues.append(RosterIssue(
+            layout.orgs, record.row, layout.school_id,
+            f"{sourced_id} is not a school on record, but {other} already has the name "
+            f"{record.name!r}; {advice}"))
+    return issues
+
+
+def _guardian_email_clashes(session: Session, roster: Roster) -> list[RosterIssue]:
+    """A guardian of the file whose email (in any case) another guardian id already has or
+    would get: one address with two guardian records makes sign-in by email ambiguous."""
+    layout = roster.layout
+    records = {g.sourced_id: g for g in roster.guardians}
+    file = {g.sourced_id: (g.email.lower() if g.email else None, g.row)
+            for g in roster.guardians}
+    emails = sorted({email for email, _ in file.values() if email})
+    if not emails:
+        return []
+    stored: dict[str, str | None] = {}
+    for sourced_id, email in _load(session, (Guardian.sourced_id, Guardian.email),
+                                   Guardian.sourced_id, sorted(records)):
+        stored[sourced_id] = email.lower() if email else None
+    for sourced_id, email in _guardians_with_emails(session, emails):
+        stored[sourced_id] = email.lower()
+    issues = []
+    for sourced_id, keeper in _shared(file, stored):
+        record = records[sourced_id]
+        other = f"guardian {keeper}" + (f" on row {records[keeper].row}" if keeper in records
+                                        else "")
+        advice = (f"one email belongs to one guardian, or signing in by email is ambiguous: "
+                  f"use {keeper} if this is the same person, otherwise give this guardian "
+                  "another email or none")
+        if sourced_id in stored:
+            issues.append(RosterIssue(layout.users, record.row, layout.guardian_email,
+                                      f"{record.email} is already the email of {other}; "
+                                      + advice))
+        else:
+            issues.append(RosterIssue(layout.users, record.row, layout.guardian_id,
+                                      f"{sourced_id} is not a guardian on record, but "
+                                      f"{record.email} is already the email of {other}; "
+                                      + advice))
+    return issues
+
+
+def _guardians_with_emails(session: Session, emails: list[str]) -> list[tuple[str, str]]:
+    """(sourced_id, email) of the stored guardians whose email is one of `emails` (lower-case),
+    without regard to the stored email's case."""
+    columns = (Guardian.sourced_id, Guardian.email)
+    if len(emails) > SCAN_ABOVE:
+        wanted = set(emails)
+        result = session.execute(sa.select(*columns).where(Guardian.email.is_not(None))
+                                 .execution_options(yield_per=10_000))
+        return [(sid, email) for sid, email in result if email.lower() in wanted]
+    rows = []
+    for chunk in _chunks(emails):
+        rows.extend(session.execute(sa.select(*columns).where(
+            sa.func.lower(Guardian.email).in_(chunk))).all())
+    return rows
+
+
+def _upsert_orgs(session: Session, roster: Roster, existing: dict[str, Organization],
+                 report: ImportReport) -> dict[str, int]:
+    """Upsert the district and its schools; return {school sourcedId: organization id}."""
     # The organizations table is small (a district, its schools, partners).
     taken = set(session.scalars(sa.select(Organization.slug)))
-
-    district = _upsert_org(session, roster.district.sourced_id, roster.district.name,
-                           OrgKind.DISTRICT.value, None, existing, taken,
-                           report.counts["district"])
+    layout, record = roster.layout, roster.district
+    district = existing.get(record.sourced_id)
+    counts = report.counts["district"]
+    if district is None:
+        district = Organization(sourced_id=record.sourced_id, name=record.name,
+                                kind=OrgKind.DISTRICT.value,
+                                slug=_unique_slug(record.name, OrgKind.DISTRICT.value, taken))
+        session.add(district)
+        counts.created += 1
+    else:
+        # The district's name is a party's name in its signed agreements, their documents and
+        # exports; a roster export that spells it differently is no reason to rename it.
+        counts.unchanged += 1
+        if record.name != district.name:
+            report.notices.append(RosterIssue(
+                layout.orgs, record.row, layout.district_name,
+                f"{record.name!r} differs from the district's name on record, "
+                f"{district.name!r}; the name on record was kept (an import does not rename "
+                "the district)"))
     session.flush()  # the schools need the district's id
-    schools = {school.sourced_id: _upsert_org(
-        session, school.sourced_id, school.name, OrgKind.SCHOOL.value, district.id, existing,
-        taken, report.counts["school"]) for school in roster.schools}
+    schools = {school.sourced_id: _upsert_school(session, school, district.id, existing, taken,
+                                                 report, layout)
+               for school in roster.schools}
     session.flush()
     return {sourced_id: org.id for sourced_id, org in schools.items()}
 
 
-def _upsert_org(session: Session, sourced_id: str, name: str, kind: str, parent_id: int | None,
-                existing: dict[str, Organization], taken: set[str],
-                counts: KindCounts) -> Organization:
-    org = existing.get(sourced_id)
+def _upsert_school(session: Session, record: SchoolRecord, parent_id: int,
+                   existing: dict[str, Organization], taken: set[str], report: ImportReport,
+                   layout: RosterLayout) -> Organization:
+    counts = report.counts["school"]
+    org = existing.get(record.sourced_id)
     if org is None:
-        org = Organization(sourced_id=sourced_id, name=name, kind=kind, parent_id=parent_id,
-                           slug=_unique_slug(name, kind, taken))
+        org = Organization(sourced_id=record.sourced_id, name=record.name,
+                           kind=OrgKind.SCHOOL.value, parent_id=parent_id,
+                           slug=_unique_slug(record.name, OrgKind.SCHOOL.value, taken))
         session.add(org)
         counts.created += 1
-    elif org.name != name or org.parent_id != parent_id:
-        # The slug stays: it appears in URLs and exported rules, and a rename must not break them.
-        org.name, org.parent_id = name, parent_id
+    elif org.name != record.name or org.parent_id != parent_id:
+        # Schools open, close and are renamed in the district's own system, which the roster
+        # mirrors. The slug stays: it appears in URLs and exported rules.
+        if org.name != record.name:
+            report.notices.append(RosterIssue(
+                layout.orgs, record.row, layout.school_name,
+                f"the school {record.sourced_id} was renamed from {org.name!r} to "
+                f"{record.name!r}"))
+        org.name, org.parent_id = record.name, parent_id
         counts.updated += 1
     else:
         counts.unchanged += 1

@@ -35,10 +35,14 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 GUARDIAN_ROLES = frozenset({"parent", "guardian", "relative"})
 STUDENT_ROLE = "student"
 KNOWN_STATUSES = frozenset({"", "active", "inactive", "tobedeleted"})
+# The OneRoster 1.1 grade codes: the only grades an agreement's population can name
+# (consent.api.schemas.GRADE), so a student in any other grade could never be covered.
+GRADES = ("IT", "PR", "PK", "TK", "KG", "01", "02", "03", "04", "05", "06", "07", "08", "09",
+          "10", "11", "12", "13", "PS", "UG", "Other")
 
 # Widths of the columns the importer writes to; checked here so that a long value is reported
 # with its row instead of failing the whole transaction on PostgreSQL (SQLite would keep it).
-MAX_ID, MAX_NAME, MAX_EMAIL, MAX_GRADE = 128, 200, 254, 8
+MAX_ID, MAX_NAME, MAX_EMAIL = 128, 200, 254  # grade codes are at most 5 characters
 # A roster of 100,000 students is tens of megabytes; this only stops a zip bomb.
 MAX_FILE_BYTES = 1 << 30
 MAX_ENCODING_ISSUES = 10  # per file: one cause, so a few lines are enough to find it
@@ -121,6 +125,21 @@ class LinkRecord:
     relationship: str
 
 
+@dataclass(frozen=True, slots=True)
+class RosterLayout:
+    """The file and columns each kind of record came from, so that a refusal by the importer
+    names them as the district wrote them."""
+
+    orgs: str = ORGS  # the file of the district and its schools
+    users: str = USERS  # the file of students and guardians
+    district_id: str = "sourcedId"
+    district_name: str = "name"
+    school_id: str = "sourcedId"
+    school_name: str = "name"
+    guardian_id: str = "sourcedId"
+    guardian_email: str = "email"
+
+
 @dataclass
 class Roster:
     """A parsed roster. Import it only when `errors` is empty."""
@@ -131,6 +150,7 @@ class Roster:
     guardians: list[GuardianRecord] = field(default_factory=list)
     links: list[LinkRecord] = field(default_factory=list)
     errors: list[RosterIssue] = field(default_factory=list)
+    layout: RosterLayout = field(default_factory=RosterLayout)
 
     @property
     def is_valid(self) -> bool:
@@ -404,6 +424,16 @@ class _Parser:
             self.error(file, row, column, f"{value} is not a real date")
             return False, None
 
+    def _grades_ok(self, file: str, row: int, column: str, grades: list[str]) -> bool:
+        """Report each grade that is not a OneRoster grade code."""
+        ok = True
+        for grade in grades:
+            if grade not in GRADES:
+                self.error(file, row, column, f"{grade!r} is not a grade; grades are the "
+                           f"OneRoster codes {', '.join(GRADES)} (e.g. 09, not 9)")
+                ok = False
+        return ok
+
     def _status(self, file: str, row: int, rec: dict[str, str]) -> str | None:
         status = rec["status"].strip().lower()
         if status not in KNOWN_STATUSES:
@@ -513,8 +543,7 @@ class _Parser:
         email_ok, email = self._email(USERS, row, rec["email"])
         grades = self._id_list(rec["grades"])
         grade = grades[0] if grades else None
-        if grade is not None and len(grade) > MAX_GRADE:
-            self.error(USERS, row, "grades", f"{grade!r} is longer than {MAX_GRADE} characters")
+        if not self._grades_ok(USERS, row, "grades", grades):
             ok = False
         school = self._school_of(row, rec["orgSourcedIds"]) if orgs_ok else None
         self.agents.append((STUDENT_ROLE, sourced_id, row, self._id_list(rec["agentSourcedIds"])))

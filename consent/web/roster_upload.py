@@ -134,7 +134,8 @@ def upload():
             audit.record("roster_imported", "roster", None,
                          actor_for(current_user._get_current_object()),
                          data={"file": Path(upload_file.filename or "").name[:200],
-                               **{kind: vars(c) for kind, c in report.counts.items()}})
+                               **{kind: vars(c) for kind, c in report.counts.items()},
+                               "notices": [str(n) for n in report.notices]})
             db.session.commit()
         except RosterError as exc:
             db.session.rollback()

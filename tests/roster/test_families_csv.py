@@ -178,3 +178,69 @@ def test_cli_date_format_only_for_families(runner, tmp_path):
                                         "--date-format", "%d.%m.%Y"])
     assert result.exit_code == 2
     assert "applies to a families CSV" in result.output
+
+
+@pytest.mark.parametrize("grade", ["99", "9", "Grade 3"])
+def test_an_unknown_grade_is_refused(grade):
+    rows = base_rows()
+    rows[2]["grade"] = grade
+    roster = parse_families(families(rows))
+    assert [str(e) for e in roster.errors] == [
+        f"families.csv row 4, column grade: {grade!r} is not a grade; grades are the OneRoster "
+        "codes IT, PR, PK, TK, KG, 01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 11, 12, 13, PS, UG, "
+        "Other (e.g. 09, not 9)"]
+    assert [s.sourced_id for s in roster.students] == ["stu-1"]
+
+
+def test_cli_keeps_the_district_name_on_record_and_says_so(db, runner, tmp_path):
+    path = tmp_path / "families.csv"
+    path.write_bytes(families(base_rows()))
+    assert runner.invoke(roster_cli, ["import", str(path)]).exit_code == 0
+
+    path.write_bytes(families([dict(r, district_name="Riverside") for r in base_rows()]))
+    result = runner.invoke(roster_cli, ["import", str(path)])
+
+    assert result.exit_code == 0, result.output
+    assert ("Note: families.csv row 2, column district_name: 'Riverside' differs from the "
+            "district's name on record, 'Test Unified'; the name on record was kept (an import "
+            "does not rename the district)") in result.output
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(Organization.name).where(
+        Organization.sourced_id == "d-1")) == "Test Unified"
+
+
+def test_cli_refuses_a_second_school_id_for_a_school_name(db, runner, tmp_path):
+    path = tmp_path / "families.csv"
+    path.write_bytes(families(base_rows()))
+    assert runner.invoke(roster_cli, ["import", str(path)]).exit_code == 0
+    rows = base_rows()
+    rows.append(row(student="stu-3", given="Eva", school="sch-1-north", guardian="gdn-3",
+                    email="eva.parent@example.org"))
+    path.write_bytes(families(rows))
+
+    result = runner.invoke(roster_cli, ["import", str(path)])
+
+    assert result.exit_code == 1
+    assert ("families.csv row 5, column school_id: sch-1-north is not a school on record, but "
+            "the school sch-1 on row 2 already has the name 'North High School'; use sch-1 if "
+            "it is that school, or give the new school a name of its own") in result.output
+    assert "nothing was imported" in result.output
+    assert (_count(db, Organization), _count(db, Student)) == (3, 2)
+
+
+def test_cli_refuses_a_second_guardian_id_with_an_email_in_other_case(db, runner, tmp_path):
+    rows = base_rows()
+    rows.append(row(student="stu-3", given="Eva", guardian="gdn-3", g_given="Maria",
+                    email="MARIA@Example.ORG"))
+    path = tmp_path / "families.csv"
+    path.write_bytes(families(rows))
+
+    result = runner.invoke(roster_cli, ["import", str(path)])
+
+    assert result.exit_code == 1
+    assert ("families.csv row 5, column guardian_id: gdn-3 is not a guardian on record, but "
+            "maria@example.org is already the email of guardian gdn-1 on row 2; one email "
+            "belongs to one guardian, or signing in by email is ambiguous: use gdn-1 if this is "
+            "the same person, otherwise give this guardian another email or none") \
+        in result.output
+    assert _count(db, Guardian) == 0 and _count(db, Organization) == 0

@@ -14,7 +14,7 @@ from consent.demo.roster_generator import SHIPPED_DIR, write_roster
 from consent.models import Guardian, Organization, Student, StudentGuardian
 from consent.roster import RosterError, parse_roster
 from consent.roster.importer import import_roster
-from tests.roster.helpers import base_users, write
+from tests.roster.helpers import DISTRICT, base_orgs, base_users, org, user, write
 
 GUARDIAN_ROLES = {"parent", "guardian", "relative"}
 
@@ -209,6 +209,9 @@ def test_slugs_stay_unique_and_are_kept_on_rename(db, make, tmp_path):
     db.session.commit()
 
     assert report.updated("school") == 1
+    assert [str(n) for n in report.notices] == [
+        "orgs.csv row 3, column name: the school sch-north was renamed from 'North High "
+        "School' to 'Northern High School'"]
     db.session.refresh(north)
     assert (north.name, north.slug) == ("Northern High School", "north-high-school-2")
 
@@ -253,3 +256,139 @@ def test_queries_do_not_grow_with_the_roster(db, tmp_path):
     assert again.updated("student") == 0
     assert first < 150, first
     assert len(statements) < 100, len(statements)
+
+
+def _refused(db, tmp_path, before, **files):
+    """Import files that must be refused; nothing may be written, even after a commit."""
+    roster = parse_roster(write(tmp_path, **files))
+    assert roster.errors == []
+    with pytest.raises(RosterError) as caught:
+        import_roster(roster, session=db.session)
+    db.session.commit()  # a refusal leaves nothing in the session to commit
+    assert count_db(db) == before
+    return [str(e) for e in caught.value.errors]
+
+
+def test_an_existing_district_keeps_its_name_and_the_report_says_so(db, tmp_path):
+    do_import(db, write(tmp_path))
+    orgs = base_orgs()
+    orgs[0]["name"] = "Riverside"
+
+    report = do_import(db, write(tmp_path, orgs=orgs))
+
+    assert db.session.scalar(sa.select(Organization.name).where(
+        Organization.sourced_id == DISTRICT)) == "Test Unified"
+    assert report.updated("district") == 0
+    assert [str(n) for n in report.notices] == [
+        "orgs.csv row 2, column name: 'Riverside' differs from the district's name on record, "
+        "'Test Unified'; the name on record was kept (an import does not rename the district)"]
+
+
+def test_a_new_school_id_with_the_name_of_a_school_on_record_is_refused(db, tmp_path):
+    do_import(db, write(tmp_path))
+    before = count_db(db)
+    orgs = base_orgs()
+    orgs[1]["sourcedId"] = "sch-north-high"
+    users = base_users()
+    users[0]["orgSourcedIds"] = "sch-north-high"
+
+    errors = _refused(db, tmp_path, before, orgs=orgs, users=users)
+
+    assert errors == [
+        "orgs.csv row 3, column sourcedId: sch-north-high is not a school on record, but the "
+        "school sch-north already has the name 'North High School'; use sch-north if it is "
+        "that school, or give the new school a name of its own"]
+
+
+def test_two_new_schools_of_one_name_are_refused(db, tmp_path):
+    orgs = [*base_orgs(), org("sch-north-2", "north  high SCHOOL", "school", DISTRICT)]
+
+    errors = _refused(db, tmp_path, count_db(db), orgs=orgs)
+
+    assert errors == [
+        "orgs.csv row 5, column sourcedId: sch-north-2 is not a school on record, but the "
+        "school sch-north on row 3 already has the name 'north  high SCHOOL'; use sch-north if "
+        "it is that school, or give the new school a name of its own"]
+
+
+def test_a_school_renamed_to_another_schools_name_is_refused(db, tmp_path):
+    do_import(db, write(tmp_path))
+    orgs = base_orgs()
+    orgs[2]["name"] = "North High School"
+
+    errors = _refused(db, tmp_path, count_db(db), orgs=orgs)
+
+    assert errors == ["orgs.csv row 4, column name: 'North High School' is already the name of "
+                      "the school sch-north on row 3; two schools of one district cannot share "
+                      "a name"]
+
+
+def test_schools_may_swap_names_and_a_rename_is_reported(db, tmp_path):
+    do_import(db, write(tmp_path))
+    orgs = base_orgs()
+    orgs[1]["name"], orgs[2]["name"] = "South Elementary", "North High School"
+
+    report = do_import(db, write(tmp_path, orgs=orgs))
+
+    assert report.updated("school") == 2
+    assert [str(n) for n in report.notices] == [
+        "orgs.csv row 3, column name: the school sch-north was renamed from 'North High "
+        "School' to 'South Elementary'",
+        "orgs.csv row 4, column name: the school sch-south was renamed from 'South "
+        "Elementary' to 'North High School'"]
+
+
+def test_a_new_guardian_id_with_a_stored_email_in_another_case_is_refused(db, tmp_path):
+    db.session.add(Guardian(sourced_id="gdn-77", given_name="Siobhan", family_name="O'Brien",
+                            email="Siobhan.OBrien64@Example.net"))  # stored before lower-casing
+    db.session.commit()
+    before = count_db(db)
+    users = [*base_users(), user("gdn-78", "parent", "Siobhan", "O'Brien", org=DISTRICT,
+                                 email="SIOBHAN.OBRIEN64@example.net", agents="stu-2")]
+
+    errors = _refused(db, tmp_path, before, users=users)
+
+    assert errors == [
+        "users.csv row 6, column sourcedId: gdn-78 is not a guardian on record, but "
+        "siobhan.obrien64@example.net is already the email of guardian gdn-77; one email "
+        "belongs to one guardian, or signing in by email is ambiguous: use gdn-77 if this is "
+        "the same person, otherwise give this guardian another email or none"]
+
+
+def test_two_guardian_ids_with_one_email_in_a_file_are_refused(db, tmp_path):
+    users = base_users()
+    users[3]["email"] = "Maria@Example.org"
+
+    errors = _refused(db, tmp_path, count_db(db), users=users)
+
+    assert errors == [
+        "users.csv row 5, column sourcedId: gdn-2 is not a guardian on record, but "
+        "maria@example.org is already the email of guardian gdn-1 on row 4; one email belongs "
+        "to one guardian, or signing in by email is ambiguous: use gdn-1 if this is the same "
+        "person, otherwise give this guardian another email or none"]
+
+
+def test_a_guardian_taking_another_guardians_email_is_refused(db, tmp_path):
+    do_import(db, write(tmp_path))
+    users = base_users()
+    users[3]["email"] = "maria@example.org"
+
+    errors = _refused(db, tmp_path, count_db(db), users=users)
+
+    assert errors == [
+        "users.csv row 5, column email: maria@example.org is already the email of guardian "
+        "gdn-1 on row 4; one email belongs to one guardian, or signing in by email is "
+        "ambiguous: use gdn-1 if this is the same person, otherwise give this guardian another "
+        "email or none"]
+
+
+def test_an_email_may_move_from_one_guardian_to_another(db, tmp_path):
+    do_import(db, write(tmp_path))
+    users = base_users()
+    users[2]["email"], users[3]["email"] = "", "maria@example.org"
+
+    report = do_import(db, write(tmp_path, users=users))
+
+    assert report.updated("guardian") == 2
+    assert dict(db.session.execute(sa.select(Guardian.sourced_id, Guardian.email)).all()) == {
+        "gdn-1": None, "gdn-2": "maria@example.org"}

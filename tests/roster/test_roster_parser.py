@@ -352,3 +352,36 @@ def test_issue_text():
     assert str(RosterIssue("users.csv", 1, None, "bad")) == "users.csv row 1: bad"
     assert str(RosterIssue("orgs.csv", None, "type", "bad")) == "orgs.csv column type: bad"
     assert str(RosterIssue("orgs.csv", None, None, "bad")) == "orgs.csv: bad"
+
+
+GRADE_REASON = ("is not a grade; grades are the OneRoster codes IT, PR, PK, TK, KG, 01, 02, 03, "
+                "04, 05, 06, 07, 08, 09, 10, 11, 12, 13, PS, UG, Other (e.g. 09, not 9)")
+
+
+@pytest.mark.parametrize("grades", ["99", "9", "kg", "09,99", "Grade 9"])
+def test_a_grade_no_agreement_can_name_is_refused(tmp_path, grades):
+    users = base_users()
+    users[0]["grades"] = grades
+    roster = parse_roster(write(tmp_path, users=users))
+
+    assert issues(roster) == [("users.csv", 2, "grades")]
+    bad = next(g.strip() for g in grades.split(",") if g.strip() != "09")
+    assert str(roster.errors[0]) == f"users.csv row 2, column grades: {bad!r} {GRADE_REASON}"
+    assert [s.sourced_id for s in roster.students] == ["stu-2"]
+
+
+@pytest.mark.parametrize("grades", ["KG", "PK", "12", "13", "Other", "UG", ""])
+def test_every_oneroster_grade_code_is_accepted(tmp_path, grades):
+    users = base_users()
+    users[0]["grades"] = grades
+    roster = parse_roster(write(tmp_path, users=users))
+
+    assert roster.errors == []
+    assert roster.students[0].grade == (grades or None)
+
+
+def test_the_grades_are_those_agreements_accept():
+    from consent.api.schemas import GRADE
+    from consent.roster.oneroster import GRADES
+
+    assert GRADE["enum"] == list(GRADES)

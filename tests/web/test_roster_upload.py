@@ -224,3 +224,92 @@ def test_an_upload_over_the_size_limit_shows_the_form_with_the_limit(db, app, ma
         in page
     assert 'type="file"' in page and 'name="csrf_token"' in page
     assert _written(db) == before
+
+
+def test_a_different_district_name_is_not_a_rename(db, make, login):
+    p = _roster_district(db, make_partnership(make))
+    staff = login(make.user("staff", org=p.district))
+    r = _upload(staff, families([dict(x, district_name="Riverside") for x in base_rows()]),
+                "families.csv")
+    assert r.status_code == 200, r.get_data(as_text=True)
+    page = r.get_data(as_text=True)
+    assert ("<td>families.csv</td><td>2</td><td>district_name</td><td>&#39;Riverside&#39; "
+            "differs from the district&#39;s name on record, &#39;Riverside Unified School "
+            "District&#39;; the name on record was kept") in page
+    db.session.expire_all()
+    assert db.session.get(Organization, p.district.id).name == "Riverside Unified School District"
+    entry = db.session.scalars(sa.select(AuditEntry).where(
+        AuditEntry.event == "roster_imported")).one()
+    assert len(entry.data["notices"]) == 1
+
+
+def _riverside_high_rows():
+    rows = base_rows()
+    rows[2].update(school_id="riverside-high-school", school_name="Riverside High School")
+    return rows
+
+
+def test_a_mistyped_school_id_does_not_create_a_second_school(db, make, login):
+    p = _roster_district(db, make_partnership(make))
+    p.school.sourced_id = "riverside-high"
+    db.session.commit()
+    staff = login(make.user("staff", org=p.district))
+    before = _written(db)
+    r = _upload(staff, families(_riverside_high_rows()), "families.csv")
+    _refused(r, "families.csv", 4, "school_id",
+             "riverside-high-school is not a school on record, but the school riverside-high "
+             "already has the name &#39;Riverside High School&#39;; use riverside-high if it is "
+             "that school")
+    assert _written(db) == before
+    rows = _riverside_high_rows()
+    rows[2]["school_id"] = "riverside-high"
+    assert _upload(staff, families(rows), "families.csv").status_code == 200
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Organization).where(
+        Organization.name == "Riverside High School")) == 1
+
+
+def test_a_school_of_the_same_name_without_a_roster_id_is_not_doubled(db, make, login):
+    p = _roster_district(db, make_partnership(make))  # its school has no roster id
+    staff = login(make.user("staff", org=p.district))
+    before = _written(db)
+    r = _upload(staff, families(_riverside_high_rows()), "families.csv")
+    _refused(r, "families.csv", 4, "school_id",
+             "riverside-high-school is not a school on record, but the school "
+             "&#39;riverside-high&#39; (it has no roster id) already has the name &#39;Riverside "
+             "High School&#39;; give the new school a name of its own, or have an administrator "
+             "record that school&#39;s roster id")
+    assert _written(db) == before
+
+
+def test_a_second_guardian_id_for_an_email_on_record_is_refused(db, make, login):
+    p = _roster_district(db, make_partnership(make))
+    staff = login(make.user("staff", org=p.district))
+    before = _written(db)
+    rows = base_rows()
+    rows[1]["guardian_email"] = "MARIA@Family.Example"  # the partnership's guardian, any case
+    r = _upload(staff, families(rows), "families.csv")
+    _refused(r, "families.csv", 3, "guardian_id",
+             f"gdn-2 is not a guardian on record, but maria@family.example is already the email "
+             f"of guardian {p.guardian.sourced_id}; one email belongs to one guardian")
+    assert _written(db) == before
+    # Under the guardian's own id the row updates the guardian, who keeps their sign-in.
+    rows[1]["guardian_id"] = p.guardian.sourced_id
+    rows[1].update(guardian_given_name="Maria", guardian_family_name="O'Brien")
+    r = _upload(staff, families(rows), "families.csv")
+    assert r.status_code == 200, r.get_data(as_text=True)
+    db.session.expire_all()
+    guardian = db.session.get(Guardian, p.guardian.id)
+    assert (guardian.email, guardian.user_id) == ("maria@family.example", p.guardian_user.id)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Guardian).where(
+        sa.func.lower(Guardian.email) == "maria@family.example")) == 1
+
+
+def test_an_unknown_grade_is_refused(db, make, login):
+    p = _roster_district(db, make_partnership(make))
+    staff = login(make.user("staff", org=p.district))
+    before = _written(db)
+    rows = base_rows()
+    rows[2]["grade"] = "99"
+    _refused(_upload(staff, families(rows), "families.csv"), "families.csv", 4, "grade",
+             "&#39;99&#39; is not a grade; grades are the OneRoster codes IT, PR, PK, TK, KG, 01")
+    assert _written(db) == before
