@@ -19,6 +19,7 @@ from flask import current_app, url_for
 
 from consent.extensions import db
 from consent.models import SignInLink, User, hash_token, new_token
+from consent.services import family_accounts
 from consent.services.notifications import enqueue_email
 from consent.timeutil import utcnow
 
@@ -37,7 +38,7 @@ def send_sign_in_link(email: str) -> bool:
     Returns whether a link was sent; callers must not show that to the visitor.
     """
     address = email.strip().lower()
-    user = db.session.scalar(sa.select(User).where(User.email == address))
+    user = family_accounts.account_for_email(address)  # opened from the roster if need be
     if user is None or not user.active or not user.has_any_role(*FAMILY_ROLES):
         logger.info("sign-in link asked for an address without a family account")
         return False

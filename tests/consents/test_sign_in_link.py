@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from consent.models import OutboxMessage, SignInLink
+from consent.models import AuditEntry, Guardian, OutboxMessage, SignInLink, User
 from consent.timeutil import utcnow
 from tests.api.helpers import make_partnership
 
@@ -89,3 +89,51 @@ def test_the_form_cannot_flood_a_familys_inbox(app, db, make):
     db.session.commit()
     app.test_client().post("/auth/link", data={"email": "maria@family.example"})
     assert db.session.scalar(sa.select(sa.func.count(OutboxMessage.id))) == 4
+
+
+def test_a_roster_guardian_without_an_account_signs_in_with_the_roster_address(
+        app, db, make, mailbox):
+    deliver, messages = mailbox
+    p = make_partnership(make)
+    # As a roster import leaves it: a guardian record with an address and a child, and
+    # no account.
+    roster_guardian = make.guardian(None, given="Rosa", family="Núñez",
+                                    email="rosa.nunez@family.example")
+    make.link(p.other_student, roster_guardian)
+    db.session.commit()
+    assert db.session.scalar(sa.select(User).where(User.email == "rosa.nunez@family.example")
+                             ) is None
+    visitor = app.test_client()
+    r = visitor.post("/auth/link", data={"email": "Rosa.Nunez@family.example"})
+    assert r.status_code == 200
+    assert deliver() == 1
+    [message] = messages
+    assert message["To"] == "rosa.nunez@family.example"
+    assert visitor.post(_link_from(message)).status_code == 302
+    page = visitor.get("/family/").get_data(as_text=True)
+    assert "Ben" in page and "Ana" not in page  # her child only
+    db.session.expire_all()
+    user = db.session.scalar(sa.select(User).where(User.email == "rosa.nunez@family.example"))
+    assert (user.name, user.role_names, user.password_hash) == ("Rosa Núñez", {"guardian"}, None)
+    assert db.session.get(Guardian, roster_guardian.id).user_id == user.id
+    assert db.session.scalars(sa.select(AuditEntry.event).where(
+        AuditEntry.subject_type == "user", AuditEntry.subject_id == user.id)).all() == [
+        "user_created", "guardian_account_linked", "sign_in"]
+
+
+def test_no_account_is_opened_for_an_unclear_or_childless_roster_address(app, db, make):
+    p = make_partnership(make)
+    childless = make.guardian(None, email="nochild@family.example")
+    for _ in range(2):  # two records, one address: which person is meant is unclear
+        make.link(p.other_student, make.guardian(None, email="shared@family.example"))
+    staff_parent = make.guardian(None, email=p.legal.email)  # a staff member's address
+    make.link(p.other_student, staff_parent)
+    db.session.commit()
+    users_before = db.session.scalar(sa.select(sa.func.count(User.id)))
+    for email in ("nochild@family.example", "shared@family.example", p.legal.email):
+        assert app.test_client().post("/auth/link", data={"email": email}).status_code == 200
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count(User.id))) == users_before
+    assert db.session.get(Guardian, childless.id).user_id is None
+    assert db.session.get(Guardian, staff_parent.id).user_id is None
+    assert db.session.scalars(sa.select(OutboxMessage)).all() == []
