@@ -16,6 +16,7 @@ from consent.models import (
     OrgKind,
     Role,
     RoleName,
+    Student,
     User,
     hash_token,
     new_token,
@@ -57,19 +58,26 @@ def audit_verify(head: str | None) -> None:
               type=click.Choice([r.value for r in RoleName]), help="Repeat for several roles.")
 @click.option("--org", "org_slug", help="Organization slug (staff roles).")
 @click.option("--title", help="Job title, shown on signatures.")
+@click.option("--student", "student_id", metavar="SOURCED_ID",
+              help="With --role student: the roster student this account is (their own "
+                   "sign-in from 18).")
 @click.password_option(help="Asked for when not given.")
-def create_user(email, name, roles, org_slug, title, password):
+def create_user(email, name, roles, org_slug, title, student_id, password):
     """Create a person who signs in."""
     email = email.strip().lower()
     if db.session.scalar(sa.select(User.id).where(User.email == email)):
         raise click.ClickException(f"a user with email {email} already exists")
+    student = _roster_student(student_id, roles) if student_id else None
     org = _org(org_slug) if org_slug else None
     user = User(email=email, name=name, organization_id=org.id if org else None, title=title)
     user.set_password(password)
     user.roles = [_role(r) for r in roles]
     db.session.add(user)
     db.session.flush()
-    audit.record("user_created", "user", user.id, COMMAND_LINE, data={"roles": sorted(roles)})
+    if student is not None:
+        student.user_id = user.id
+    audit.record("user_created", "user", user.id, COMMAND_LINE, data={
+        "roles": sorted(roles), **({"student": student.sourced_id} if student else {})})
     db.session.commit()
     click.echo(f"created user {user.id} {email} ({', '.join(roles)})")
 
@@ -104,6 +112,17 @@ def create_client(org_slug, name):
                  data={"token_id": row.id, "name": name})
     db.session.commit()
     click.echo(token)
+
+
+def _roster_student(sourced_id: str, roles) -> Student:
+    if "student" not in roles:
+        raise click.ClickException("--student goes with --role student")
+    student = db.session.scalar(sa.select(Student).where(Student.sourced_id == sourced_id))
+    if student is None:
+        raise click.ClickException(f"no student '{sourced_id}' on the roster")
+    if student.user_id is not None:
+        raise click.ClickException(f"student '{sourced_id}' already has an account")
+    return student
 
 
 def _org(slug: str) -> Organization:

@@ -8,7 +8,7 @@ import sys
 
 import sqlalchemy as sa
 
-from consent.models import AuditEntry, User
+from consent.models import AuditEntry, Student, User
 
 
 def test_create_org_user_and_client_token(app, db, runner, client):
@@ -47,3 +47,24 @@ def test_missing_secret_key_is_a_plain_message(tmp_path):
     assert result.returncode == 2
     assert "ACCORDANT_SECRET_KEY is not set" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_adult_students_account_is_tied_to_their_roster_record(app, db, runner, make):
+    student = make.student("Rosa", "Núñez", sourced_id="S-77")
+    db.session.commit()
+    result = runner.invoke(args=["users", "create", "rosa@student.example", "--name",
+                                 "Rosa Núñez", "--role", "student", "--student", "S-77",
+                                 "--password", "a long enough secret"])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    user = db.session.scalar(sa.select(User).where(User.email == "rosa@student.example"))
+    assert db.session.get(Student, student.id).user_id == user.id
+    for args, message in (
+            (["--role", "student", "--student", "S-77"], "already has an account"),
+            (["--role", "student", "--student", "S-404"], "no student 'S-404' on the roster"),
+            (["--role", "guardian", "--student", "S-77"], "--student goes with --role student")):
+        result = runner.invoke(args=["users", "create", "other@student.example", "--name",
+                                     "Other", *args, "--password", "a long enough secret"])
+        assert result.exit_code != 0 and message in result.output, result.output
+    assert db.session.scalar(sa.select(User).where(User.email == "other@student.example")
+                             ) is None
