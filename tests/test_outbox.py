@@ -14,6 +14,7 @@ from aiosmtpd.handlers import Message
 
 from consent.models import OutboxMessage
 from consent.services import notifications
+from consent.services.sign_in_links import send_sign_in_link
 from consent.timeutil import utcnow
 
 
@@ -69,3 +70,25 @@ def test_outbox_is_sent_once_and_kept_while_server_is_down(app, db, smtp_server)
     message = handler.messages[0]
     assert message["To"] == "maria@family.example"
     assert "Nguyễn O'Brien" in message.get_payload(decode=True).decode()
+
+
+def test_a_sign_in_link_goes_out_ahead_of_bulk_mail_waiting(app, db, make, smtp_server):
+    controller, handler = smtp_server
+    family = make.user("guardian", email="maria@family.example", name="Maria O'Brien")
+    with app.test_request_context():
+        for i in range(12):  # a batch of consent requests sent a moment earlier
+            notifications.enqueue_email(
+                f"family{i}@example.org", "Please sign", "notify/signature_request.txt",
+                user=SimpleNamespace(name="A Family"),
+                agreement=SimpleNamespace(title="Data MOU", id=7, revision=2))
+        assert send_sign_in_link(family.email)
+        db.session.commit()
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port)
+    with app.app_context():
+        assert notifications.deliver_outbox(limit=5) == 5
+    deadline = time.monotonic() + 5
+    while len(handler.messages) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    recipients = [m["To"] for m in handler.messages]
+    assert recipients[0] == "maria@family.example"
+    assert recipients[1:] == [f"family{i}@example.org" for i in range(4)]  # then in order

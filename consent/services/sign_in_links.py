@@ -53,7 +53,7 @@ def send_sign_in_link(email: str) -> bool:
                               expires_at=now + link_lifetime()))
     minutes = int(link_lifetime().total_seconds() // 60)
     enqueue_email(user.email, "Your Accordant sign-in link", "notify/sign_in_link.txt",
-                  user=user, minutes=minutes,
+                  urgent=True, user=user, minutes=minutes,
                   link=url_for("sign_in_link.confirm", token=token, _external=True))
     return True
 
