@@ -52,8 +52,7 @@ def _child(spec: dict) -> dict:
 
         def count(result):
             if spec["mode"] == "compile":
-                return {"grants": sum(len(c.exception_grants) + sum(
-                    len(g) for g in c.consent_grants.values()) for c in result),
+                return {"grants": sum(c.grant_count() for c in result),
                     "exception_grant_students": sum(len(g.students) for c in result
                                                     for g in c.exception_grants)}
             return {"rows": len(result)}

@@ -18,6 +18,7 @@ from flask import current_app
 
 from consent.access.bundle import (
     CompiledRules,
+    ConsentGrants,
     category_fields,
     compile_rules,
     consent_agreements,
@@ -67,13 +68,28 @@ def _update_consents(cached: CompiledRules, version: int, now: datetime) -> Comp
     sourced = set(db.session.scalars(sa.select(Student.sourced_id).where(
         Student.id.in_(student_ids))))
     fields = category_fields()
-    consent_grants = {key: grants for key, grants in cached.consent_grants.items()
-                      if key[1] not in sourced}
+    held = {cg.agreement: cg for cg in cached.consent_grants}
+    consent_grants = []
     # Compile as of the cached instant, so the result answers every time the rest does.
     since = cached.compiled_at
     for agreement, window in consent_agreements(cached.recipient_id, since):
-        consent_grants.update(consent_grants_for(agreement, window, cached.recipient_id, since,
-                                                 fields, student_ids))
+        fresh = consent_grants_for(agreement, window, cached.recipient_id, since, fields,
+                                   student_ids)
+        old = held.get(agreement.id)
+        if old is not None:  # the other students' grants carry over unchanged
+            by_student = _without(old.by_student, sourced)
+            by_student.update(fresh.by_student)
+            fresh = ConsentGrants(agreement.id, agreement.legal_basis, by_student, fields)
+        consent_grants.append(fresh)
     logger.debug("rules for %s: %s students recompiled", cached.recipient_slug, len(sourced))
     return CompiledRules(cached.recipient_id, cached.recipient_slug, version, cached.compiled_at,
                          cached.exception_grants, consent_grants)
+
+
+def _without(by_student: dict, sourced: set[str]) -> dict:
+    """A copy of `by_student` without the students in `sourced` (a copy and a few
+    deletions: much faster than filtering every entry, as few students change)."""
+    out = dict(by_student)
+    for sid in sourced:
+        out.pop(sid, None)
+    return out
