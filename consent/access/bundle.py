@@ -29,7 +29,7 @@ from consent.access.facts import (
 )
 from consent.extensions import db
 from consent.models import Agreement, Consent, DataCategory, LegalBasis, Organization, Student
-from consent.timeutil import iso, local_date
+from consent.timeutil import iso
 from workflows import ConsentState
 
 FORMAT = "accordant.rules-bundle.v1"
@@ -181,7 +181,7 @@ def _exception_students(agreement: Agreement) -> list[str]:
     if agreement.legal_basis == LegalBasis.DIRECTORY_INFORMATION:
         query = query.where(s.directory_opt_out == sa.false())
     intern = sys.intern  # the same ids recur in every recipient's rules: share them
-    return [intern(sid) for sid in db.session.scalars(query)]
+    return [intern(sid) for sid in db.session.scalars(query).all()]
 
 
 def _population(agreement: Agreement, s) -> list:
@@ -232,14 +232,13 @@ def consent_grants_for(agreement: Agreement, window: Window, recipient_id: int, 
         .where(c.agreement_id.in_(lineage_ids(agreement)), c.recipient_id == recipient_id,
                c.category.in_(categories), c.purpose.in_(agreement.purposes),
                c.state == ConsentState.GRANTED, c.granted_at.is_not(None),
-               # A consent valid through an earlier day ends before `now`.
-               c.valid_through >= local_date(now), *_population(agreement, s))
+               *_population(agreement, s))
         .group_by(s.id, c.purpose, c.granted_at, c.valid_from, c.valid_through, c.ended_at,
                   c.given_as))
     if student_ids is not None:
         query = query.where(c.student_id.in_(student_ids))
 
-    windows = ConsentWindows()
+    windows = ConsentWindows.current()
     starts, ends, adult_ends = windows.starts, windows.ends, windows.adult_ends
     day_start, day_end, adult_end = windows.day_start, windows.day_end, windows.adult_end
     w_start, w_end = window.start, window.end
@@ -248,7 +247,7 @@ def consent_grants_for(agreement: Agreement, window: Window, recipient_id: int, 
     text_times = db.engine.dialect.name == "sqlite"
     by_student: dict[str, _Packed | list[_Packed]] = {}
     for (sourced_id, birth, purpose, granted_at, valid_from, valid_through, ended_at, given_as,
-         first_id, *offsets) in db.session.execute(query):
+         first_id, *offsets) in db.session.execute(query).all():
         # The window: `facts.consent_window_of`, cut to the agreement's window.
         start = (fromiso(granted_at).replace(tzinfo=UTC) if text_times
                  else instant_of(granted_at))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
@@ -49,7 +50,7 @@ def agreement_window(agreement: Agreement) -> Window | None:
     return Window(start, end)
 
 
-def majority_instant(birth_date: date | None) -> datetime | None:
+def majority_instant(birth_date: date | None, zone: ZoneInfo | None = None) -> datetime | None:
     """The first instant of the student's 18th birthday in the district's zone."""
     if birth_date is None:
         return None
@@ -57,7 +58,7 @@ def majority_instant(birth_date: date | None) -> datetime | None:
         day = birth_date.replace(year=birth_date.year + AGE_OF_MAJORITY)
     except ValueError:  # born 29 February: the birthday falls on 1 March
         day = date(birth_date.year + AGE_OF_MAJORITY, 3, 1)
-    return start_of_day(day)
+    return start_of_day(day, zone)
 
 
 def consent_window(consent: Consent, student: Student) -> Window | None:
@@ -94,13 +95,28 @@ class ConsentWindows:
     and datetime objects), so that rows need no conversion before the lookup.
     """
 
-    def __init__(self) -> None:
-        self.zone = district_zone()
-        self.lapse = current_app.config.get("MAJORITY_POLICY", "lapse") == "lapse"
-        self.grace = timedelta(days=current_app.config.get("MAJORITY_GRACE_DAYS", 0))
+    _memo: dict[tuple, ConsentWindows] = {}
+    MEMO_LIMIT = 100_000  # distinct dates: far more than a district holds
+
+    def __init__(self, zone, lapse: bool, grace: timedelta) -> None:
+        self.zone, self.lapse, self.grace = zone, lapse, grace
         self.starts: dict = {}  # valid_from -> start of that day
         self.ends: dict = {}  # valid_through -> end of that day
         self.adult_ends: dict = {}  # birth date -> end of a guardian's consent, or None
+
+    @classmethod
+    def current(cls) -> ConsentWindows:
+        """The instance for the app's zone and majority policy, shared by every
+        compilation in the process (its conversions depend on nothing else)."""
+        zone = district_zone()
+        lapse = current_app.config.get("MAJORITY_POLICY", "lapse") == "lapse"
+        grace = timedelta(days=current_app.config.get("MAJORITY_GRACE_DAYS", 0))
+        key = (zone.key, lapse, grace)
+        found = cls._memo.get(key)
+        if found is None or len(found.starts) + len(found.ends) + len(
+                found.adult_ends) > cls.MEMO_LIMIT:
+            found = cls._memo[key] = cls(zone, lapse, grace)
+        return found
 
     def day_start(self, value) -> datetime:
         """The start of day `value` in the district (memoised in `starts`)."""
@@ -117,7 +133,7 @@ class ConsentWindows:
         `adult_ends`); None when it does not end at majority."""
         adult_at = None
         if self.lapse and birth is not None:
-            adult_at = majority_instant(_date(birth))
+            adult_at = majority_instant(_date(birth), self.zone)
             if adult_at is not None:
                 adult_at += self.grace
         self.adult_ends[birth] = adult_at
