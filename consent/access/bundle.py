@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -181,7 +181,7 @@ def _exception_students(agreement: Agreement) -> list[str]:
     if agreement.legal_basis == LegalBasis.DIRECTORY_INFORMATION:
         query = query.where(s.directory_opt_out == sa.false())
     intern = sys.intern  # the same ids recur in every recipient's rules: share them
-    return [intern(sid) for sid in db.session.scalars(query).all()]
+    return [intern(sid) for sid, in _driver_rows(query)]
 
 
 def _population(agreement: Agreement, s) -> list:
@@ -247,10 +247,10 @@ def consent_grants_for(agreement: Agreement, window: Window, recipient_id: int, 
     text_times = db.engine.dialect.name == "sqlite"
     by_student: dict[str, _Packed | list[_Packed]] = {}
     for (sourced_id, birth, purpose, granted_at, valid_from, valid_through, ended_at, given_as,
-         first_id, *offsets) in db.session.execute(query).all():
+         first_id, *offsets) in _driver_rows(query):
         # The window: `facts.consent_window_of`, cut to the agreement's window.
-        start = (fromiso(granted_at).replace(tzinfo=UTC) if text_times
-                 else instant_of(granted_at))
+        # (SQLite keeps UTC as text; the suffix is much cheaper than replace(tzinfo=))
+        start = fromiso(granted_at + "+00:00") if text_times else instant_of(granted_at)
         day = starts.get(valid_from) or day_start(valid_from)
         if day > start:
             start = day
@@ -282,6 +282,16 @@ def consent_grants_for(agreement: Agreement, window: Window, recipient_id: int, 
         else:
             by_student[sourced_id] = _add_grant(held, packed)
     return ConsentGrants(agreement.id, agreement.legal_basis, by_student, fields)
+
+
+def _driver_rows(query) -> list[tuple]:
+    """The rows of `query` as the driver returns them: plain tuples, without a Row
+    object per row (at a million rows, that alone is a third of the compile)."""
+    result = db.session.execute(query)
+    try:
+        return result.cursor.fetchall()
+    finally:
+        result.close()
 
 
 def _add_grant(held: _Packed | list[_Packed], packed: _Packed) -> list[_Packed]:
