@@ -216,7 +216,7 @@ def consent_grants_for(agreement: Agreement, window: Window, recipient_id: int, 
     A grant is one (student, purpose, window) with every category consented to for
     exactly that window, each category naming its consent row (the newest, should
     two rows say the same)."""
-    categories = sorted(agreement.categories)
+    categories = sorted(set(agreement.categories))
     c, s = Consent.__table__.c, Student.__table__.c
 
     def raw(column):  # the driver's value: no per-row conversion before the memo lookup
