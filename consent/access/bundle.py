@@ -100,6 +100,25 @@ class ConsentGrants:
                 out.append(self._grant(student, packed))
         return out
 
+    def published(self, now: datetime) -> list[dict]:
+        """The grants not yet over at `now` as published (`Grant.as_dict`), in
+        `Grant.sort_key` order, built straight from the packed tuples."""
+        live = sorted((student, packed[0], packed[1], packed[2], packed)
+                      for student, found in self.by_student.items()
+                      for packed in (found if isinstance(found, list) else [found])
+                      if packed[2] > now)
+        agreement, basis, exception = self.agreement, self.basis, is_exception(self.basis)
+        fields = self.fields
+        out = []
+        for student, purpose, start, end, (_, _, _, (categories, offsets), first) in live:
+            out.append({
+                "agreement": agreement, "basis": basis, "exception": exception,
+                "students": [student], "purposes": [purpose],
+                "categories": {c: fields.get(c, []) for c in categories},
+                "consents": sorted(first + d for d in offsets),
+                "valid_from": iso(start), "valid_until": iso(end)})
+        return out
+
     def _grant(self, student: str, packed: _Packed) -> Grant:
         purpose, start, end, (categories, offsets), first = packed
         fields = self.fields
@@ -134,6 +153,15 @@ class CompiledRules:
         everything = self.exception_grants + [
             g for cg in self.consent_grants for g in cg.all_grants()]
         return sorted((g for g in everything if g.window.end > now), key=Grant.sort_key)
+
+    def published(self, now: datetime) -> list[dict]:
+        """`[g.as_dict() for g in self.grants(now)]`, without a Grant per consent grant."""
+        parts = [(g.agreement, [g.as_dict()]) for g in self.exception_grants
+                 if g.window.end > now]
+        parts += [(cg.agreement, cg.published(now)) for cg in self.consent_grants]
+        # One exception grant per agreement, consent grants grouped by agreement: the
+        # agreement orders the parts as `Grant.sort_key` orders the grants.
+        return [g for _, grants in sorted(parts, key=lambda part: part[0]) for g in grants]
 
     def grant_count(self) -> int:
         """How many grants (exception and consent) the rules hold."""
@@ -323,7 +351,7 @@ def bundle_document(compiled: CompiledRules, now: datetime) -> dict:
     ttl = timedelta(seconds=current_app.config["RULES_BUNDLE_TTL_SECONDS"])
     return {"format": FORMAT, "recipient": compiled.recipient_slug, "version": compiled.version,
             "issued_at": iso(now), "not_after": iso(now + ttl),
-            "grants": [g.as_dict() for g in compiled.grants(now)]}
+            "grants": compiled.published(now)}
 
 
 def compile_bundle(recipient: Organization, now: datetime) -> dict:

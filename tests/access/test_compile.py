@@ -56,6 +56,7 @@ def test_rows_with_the_same_window_make_one_grant_naming_the_newest_consent(db, 
 
     compiled = compile_rules(partner, 1, now)
     grants = [g.as_dict() for g in compiled.grants(now)]
+    assert compiled.published(now) == grants
     assert [(g["agreement"], list(g["categories"])) for g in grants] == [
         (amendment.id, ["attendance", "behavior", "quarterly_grades"])]
     assert newest.id in grants[0]["consents"] and len(grants[0]["consents"]) == 3
@@ -84,6 +85,7 @@ def test_population_filter_matches_covers(db, make):
     expected = [s.sourced_id for s in students if covers(agreement, s.school_id, s.grade)]
     assert expected == ["S-a", "S-c"]
     assert [g.students for g in compiled.grants(now)] == [expected]
+    assert compiled.published(now) == [g.as_dict() for g in compiled.grants(now)]
 
 
 def test_incremental_update_replaces_only_the_changed_students(db, make):
@@ -110,3 +112,4 @@ def test_incremental_update_replaces_only_the_changed_students(db, make):
     assert [(g.students, list(g.categories), g.consent_by_category.get("quarterly_grades"))
             for g in second.grants(utcnow())] == [
         (["S-1"], ["attendance"], None), (["S-2"], ["attendance", "quarterly_grades"], later.id)]
+    assert second.published(utcnow()) == [g.as_dict() for g in second.grants(utcnow())]
