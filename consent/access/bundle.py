@@ -109,14 +109,24 @@ class ConsentGrants:
                       if packed[2] > now)
         agreement, basis, exception = self.agreement, self.basis, is_exception(self.basis)
         fields = self.fields
+        # Published grants are read, never changed: grants of one shape share their
+        # categories, and the few distinct end instants are rendered once.
+        shared: dict = {}
+        ends: dict = {}
         out = []
-        for student, purpose, start, end, (_, _, _, (categories, offsets), first) in live:
+        for student, purpose, start, end, (_, _, _, shape, first) in live:
+            categories, offsets = shape
+            published = shared.get(shape)
+            if published is None:
+                published = shared[shape] = {c: fields.get(c, []) for c in categories}
+            until = ends.get(end)
+            if until is None:
+                until = ends[end] = iso(end)
             out.append({
                 "agreement": agreement, "basis": basis, "exception": exception,
-                "students": [student], "purposes": [purpose],
-                "categories": {c: fields.get(c, []) for c in categories},
-                "consents": sorted(first + d for d in offsets),
-                "valid_from": iso(start), "valid_until": iso(end)})
+                "students": [student], "purposes": [purpose], "categories": published,
+                "consents": sorted([first + d for d in offsets]),
+                "valid_from": iso(start), "valid_until": until})
         return out
 
     def _grant(self, student: str, packed: _Packed) -> Grant:
