@@ -84,6 +84,7 @@ class ConsentGrants:
     fields: dict[str, list[str]]
 
     def count(self) -> int:
+        """How many grants."""
         return sum(len(v) if isinstance(v, list) else 1 for v in self.by_student.values())
 
     def grants_of(self, student: str) -> list[Grant]:
@@ -94,6 +95,7 @@ class ConsentGrants:
         return [self._grant(student, p) for p in (found if isinstance(found, list) else [found])]
 
     def all_grants(self) -> list[Grant]:
+        """Every grant under this agreement, as Grant objects."""
         out = []
         for student, found in self.by_student.items():
             for packed in found if isinstance(found, list) else [found]:
