@@ -82,6 +82,10 @@ class ConsentGrants:
     basis: str
     by_student: dict[str, _Packed | list[_Packed]]
     fields: dict[str, list[str]]
+    # Once a bundle is published: every grant as (sourced id, purpose, start, end,
+    # published dict), in `Grant.sort_key` order. Later bundles of this version, and
+    # of the versions after a consent change (see `with_students`), reuse it.
+    _published: list[tuple] | None = field(default=None, repr=False)
 
     def count(self) -> int:
         """How many grants."""
@@ -104,11 +108,32 @@ class ConsentGrants:
 
     def published(self, now: datetime) -> list[dict]:
         """The grants not yet over at `now` as published (`Grant.as_dict`), in
-        `Grant.sort_key` order, built straight from the packed tuples."""
+        `Grant.sort_key` order."""
+        if self._published is None:
+            self._published = self._publish(self.by_student.items())
+        return [entry[4] for entry in self._published if entry[3] > now]
+
+    def with_students(self, fresh: ConsentGrants, replaced: set[str]) -> ConsentGrants:
+        """These grants with the students in `replaced` taking their grants from
+        `fresh` (an incremental recompilation of those students only)."""
+        by_student = dict(self.by_student)  # a copy and a few deletions: few change
+        for sid in replaced:
+            by_student.pop(sid, None)
+        by_student.update(fresh.by_student)
+        out = ConsentGrants(self.agreement, self.basis, by_student, fresh.fields)
+        if self._published is not None and fresh.fields == self.fields:
+            kept = [entry for entry in self._published if entry[0] not in replaced]
+            kept += self._publish(fresh.by_student.items())
+            kept.sort(key=_entry_key)  # nearly sorted already: one linear merge
+            out._published = kept
+        return out
+
+    def _publish(self, items) -> list[tuple]:
+        """(sourced id, purpose, start, end, published dict) for every grant in
+        `items`, sorted."""
         live = sorted((student, packed[0], packed[1], packed[2], packed)
-                      for student, found in self.by_student.items()
-                      for packed in (found if isinstance(found, list) else [found])
-                      if packed[2] > now)
+                      for student, found in items
+                      for packed in (found if isinstance(found, list) else [found]))
         agreement, basis, exception = self.agreement, self.basis, is_exception(self.basis)
         fields = self.fields
         # Published grants are read, never changed: grants of one shape share their
@@ -124,11 +149,11 @@ class ConsentGrants:
             until = ends.get(end)
             if until is None:
                 until = ends[end] = iso(end)
-            out.append({
+            out.append((student, purpose, start, end, {
                 "agreement": agreement, "basis": basis, "exception": exception,
                 "students": [student], "purposes": [purpose], "categories": published,
                 "consents": sorted([first + d for d in offsets]),
-                "valid_from": iso(start), "valid_until": until})
+                "valid_from": iso(start), "valid_until": until}))
         return out
 
     def _grant(self, student: str, packed: _Packed) -> Grant:
@@ -178,6 +203,10 @@ class CompiledRules:
     def grant_count(self) -> int:
         """How many grants (exception and consent) the rules hold."""
         return len(self.exception_grants) + sum(cg.count() for cg in self.consent_grants)
+
+
+def _entry_key(entry: tuple) -> tuple:
+    return entry[:4]
 
 
 def category_fields() -> dict[str, list[str]]:

@@ -18,7 +18,6 @@ from flask import current_app
 
 from consent.access.bundle import (
     CompiledRules,
-    ConsentGrants,
     category_fields,
     compile_rules,
     consent_agreements,
@@ -77,19 +76,9 @@ def _update_consents(cached: CompiledRules, version: int, now: datetime) -> Comp
                                    student_ids)
         old = held.get(agreement.id)
         if old is not None:  # the other students' grants carry over unchanged
-            by_student = _without(old.by_student, sourced)
-            by_student.update(fresh.by_student)
-            fresh = ConsentGrants(agreement.id, agreement.legal_basis, by_student, fields)
+            fresh = old.with_students(fresh, sourced)
         consent_grants.append(fresh)
     logger.debug("rules for %s: %s students recompiled", cached.recipient_slug, len(sourced))
     return CompiledRules(cached.recipient_id, cached.recipient_slug, version, cached.compiled_at,
                          cached.exception_grants, consent_grants)
 
-
-def _without(by_student: dict, sourced: set[str]) -> dict:
-    """A copy of `by_student` without the students in `sourced` (a copy and a few
-    deletions: much faster than filtering every entry, as few students change)."""
-    out = dict(by_student)
-    for sid in sourced:
-        out.pop(sid, None)
-    return out

@@ -101,6 +101,7 @@ def test_incremental_update_replaces_only_the_changed_students(db, make):
     _consent(db, two, agreement, partner, "attendance", **common)
     db.session.commit()
     first = rules_for(partner, utcnow())
+    assert [g["students"] for g in first.published(utcnow())] == [["S-1"], ["S-2"]]
     later = _consent(db, two, agreement, partner, "quarterly_grades", **common)
     db.session.commit()
     second = rules_for(partner, utcnow())
