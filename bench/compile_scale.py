@@ -22,6 +22,15 @@ from pathlib import Path
 
 
 def _maxrss_bytes() -> int:
+    """This process's peak RSS. On Linux, VmHWM from /proc: ru_maxrss keeps the parent's
+    peak across fork and exec, so a child started by a big parent would show none of
+    its own growth."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
 
@@ -52,8 +61,7 @@ def _child(spec: dict) -> dict:
 
         def count(result):
             if spec["mode"] == "compile":
-                return {"grants": sum(len(c.exception_grants) + sum(
-                    len(g) for g in c.consent_grants.values()) for c in result),
+                return {"grants": sum(c.grant_count() for c in result),
                     "exception_grant_students": sum(len(g.students) for c in result
                                                     for g in c.exception_grants)}
             return {"rows": len(result)}

@@ -69,8 +69,7 @@ def bench_compile_one(app, recipient_id, repeats) -> dict:
     return {
         "recipient_id": recipient_id,
         "grants": len(bundle["grants"]),
-        "compiled_grants": len(compiled.exception_grants) + sum(
-            len(g) for g in compiled.consent_grants.values()),
+        "compiled_grants": compiled.grant_count(),
         "bundle_json_bytes": len(text),
         "bundle_json_dumps_seconds": json_seconds,
         "consent_rows": len(rows),

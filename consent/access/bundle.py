@@ -1,14 +1,17 @@
 """Compile a recipient's rules: every grant in force now or later.
 
-The compiler reads plain columns rather than ORM rows: a district has hundreds of
-thousands of consents and building objects for each would dominate the cost.
+A district has hundreds of thousands of students and millions of consent rows, so
+the compiler does the grouping in SQL (one row per student, purpose and validity,
+with the consent id of each category as a column), reads plain driver values, and
+keeps consent grants compact: per agreement, one small tuple per student grant
+(`_Packed`), turned into `Grant` objects only when asked for (a decision, a bundle).
 Consent grants are kept per (agreement, student), so that a grant or revocation
 recompiles only that student's grants (see `consent.access.cache`).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -16,11 +19,11 @@ import sqlalchemy as sa
 from flask import current_app
 
 from consent.access.facts import (
+    ConsentWindows,
     Window,
     agreement_window,
     agreements_for_recipient,
-    consent_window_of,
-    covers,
+    instant_of,
     is_exception,
     lineage_ids,
 )
@@ -32,7 +35,7 @@ from workflows import ConsentState
 FORMAT = "accordant.rules-bundle.v1"
 
 
-@dataclass
+@dataclass(slots=True)
 class Grant:
     """One grant with its window as instants and, for consent grants, which consent
     row backs each category (the decision API names it)."""
@@ -47,9 +50,8 @@ class Grant:
     _published: dict | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict:
-        """The grant as published. Built once: a grant never changes after compilation
-        (a change makes new grants), and every bundle after a revocation reuses the
-        grants of the students it did not touch."""
+        """The grant as published. Built once per object: exception grants live as
+        long as the compiled rules; consent grants are made when asked for."""
         if self._published is None:
             self._published = {
                 "agreement": self.agreement, "basis": self.basis,
@@ -60,7 +62,106 @@ class Grant:
         return self._published
 
     def sort_key(self):
-        return (self.agreement, self.students[:1], self.purposes, self.window.start)
+        return (self.agreement, self.students[:1], self.purposes, self.window.start,
+                self.window.end)
+
+
+# A consent grant as stored: (purpose, start, end, shape, first consent id). The shape
+# is shared by every grant with the same categories: (categories in order, offset of
+# each category's consent id from the first id). Ids of one grant are near each other
+# (one form writes one row per category), so offsets are small shared ints.
+_Packed = tuple
+
+
+@dataclass
+class ConsentGrants:
+    """The consent grants under one agreement, by student sourced id. A value is one
+    `_Packed` grant, or a list of them when the student has several."""
+
+    agreement: int
+    basis: str
+    by_student: dict[str, _Packed | list[_Packed]]
+    fields: dict[str, list[str]]
+    # Once a bundle is published: every grant as (sourced id, purpose, start, end,
+    # published dict), in `Grant.sort_key` order. Later bundles of this version, and
+    # of the versions after a consent change (see `with_students`), reuse it.
+    _published: list[tuple] | None = field(default=None, repr=False)
+
+    def count(self) -> int:
+        """How many grants."""
+        return sum(len(v) if isinstance(v, list) else 1 for v in self.by_student.values())
+
+    def grants_of(self, student: str) -> list[Grant]:
+        """`student`'s grants under this agreement, as Grant objects."""
+        found = self.by_student.get(student)
+        if found is None:
+            return []
+        return [self._grant(student, p) for p in (found if isinstance(found, list) else [found])]
+
+    def all_grants(self) -> list[Grant]:
+        """Every grant under this agreement, as Grant objects."""
+        out = []
+        for student, found in self.by_student.items():
+            for packed in found if isinstance(found, list) else [found]:
+                out.append(self._grant(student, packed))
+        return out
+
+    def published(self, now: datetime) -> list[dict]:
+        """The grants not yet over at `now` as published (`Grant.as_dict`), in
+        `Grant.sort_key` order."""
+        if self._published is None:
+            self._published = self._publish(self.by_student.items())
+        return [entry[4] for entry in self._published if entry[3] > now]
+
+    def with_students(self, fresh: ConsentGrants, replaced: set[str]) -> ConsentGrants:
+        """These grants with the students in `replaced` taking their grants from
+        `fresh` (an incremental recompilation of those students only)."""
+        by_student = dict(self.by_student)  # a copy and a few deletions: few change
+        for sid in replaced:
+            by_student.pop(sid, None)
+        by_student.update(fresh.by_student)
+        out = ConsentGrants(self.agreement, self.basis, by_student, fresh.fields)
+        if self._published is not None and fresh.fields == self.fields:
+            kept = [entry for entry in self._published if entry[0] not in replaced]
+            kept += self._publish(fresh.by_student.items())
+            kept.sort(key=_entry_key)  # nearly sorted already: one linear merge
+            out._published = kept
+        return out
+
+    def _publish(self, items) -> list[tuple]:
+        """(sourced id, purpose, start, end, published dict) for every grant in
+        `items`, sorted."""
+        live = sorted((student, packed[0], packed[1], packed[2], packed)
+                      for student, found in items
+                      for packed in (found if isinstance(found, list) else [found]))
+        agreement, basis, exception = self.agreement, self.basis, is_exception(self.basis)
+        fields = self.fields
+        # Published grants are read, never changed: grants of one shape share their
+        # categories, and the few distinct end instants are rendered once.
+        shared: dict = {}
+        ends: dict = {}
+        out = []
+        for student, purpose, start, end, (_, _, _, shape, first) in live:
+            categories, offsets = shape
+            published = shared.get(shape)
+            if published is None:
+                published = shared[shape] = {c: fields.get(c, []) for c in categories}
+            until = ends.get(end)
+            if until is None:
+                until = ends[end] = iso(end)
+            out.append((student, purpose, start, end, {
+                "agreement": agreement, "basis": basis, "exception": exception,
+                "students": [student], "purposes": [purpose], "categories": published,
+                "consents": sorted([first + d for d in offsets]),
+                "valid_from": iso(start), "valid_until": until}))
+        return out
+
+    def _grant(self, student: str, packed: _Packed) -> Grant:
+        purpose, start, end, (categories, offsets), first = packed
+        fields = self.fields
+        return Grant(self.agreement, self.basis, [student], [purpose],
+                     {c: fields.get(c, []) for c in categories}, Window(start, end),
+                     {c: first + d for c, d in zip(categories, offsets, strict=True)})
 
 
 @dataclass
@@ -72,27 +173,40 @@ class CompiledRules:
     version: int
     compiled_at: datetime
     exception_grants: list[Grant]
-    consent_grants: dict[tuple[int, str], list[Grant]]  # (agreement, student) -> grants
-    _by_student: dict | None = field(default=None, repr=False)
-    _exception_sets: list = field(default_factory=list, repr=False)
+    consent_grants: list[ConsentGrants]  # by agreement, oldest first
+    _exception_sets: list | None = field(default=None, repr=False)
 
     def candidates(self, student: str) -> list[Grant]:
         """Grants that name `student`, by agreement (the order decisions use)."""
-        if self._by_student is None:
-            index: dict[str, list[Grant]] = defaultdict(list)
-            for (_, sourced_id), grants in self.consent_grants.items():
-                index[sourced_id].extend(grants)
-            self._by_student = dict(index)
+        if self._exception_sets is None:
             self._exception_sets = [(g, frozenset(g.students)) for g in self.exception_grants]
         found = [g for g, ids in self._exception_sets if student in ids]
-        found += self._by_student.get(student, [])
+        for consent_grants in self.consent_grants:
+            found += consent_grants.grants_of(student)
         return sorted(found, key=lambda g: g.agreement)
 
     def grants(self, now: datetime) -> list[Grant]:
         """Every grant not yet over at `now`, in a stable order."""
         everything = self.exception_grants + [
-            g for gs in self.consent_grants.values() for g in gs]
+            g for cg in self.consent_grants for g in cg.all_grants()]
         return sorted((g for g in everything if g.window.end > now), key=Grant.sort_key)
+
+    def published(self, now: datetime) -> list[dict]:
+        """`[g.as_dict() for g in self.grants(now)]`, without a Grant per consent grant."""
+        parts = [(g.agreement, [g.as_dict()]) for g in self.exception_grants
+                 if g.window.end > now]
+        parts += [(cg.agreement, cg.published(now)) for cg in self.consent_grants]
+        # One exception grant per agreement, consent grants grouped by agreement: the
+        # agreement orders the parts as `Grant.sort_key` orders the grants.
+        return [g for _, grants in sorted(parts, key=lambda part: part[0]) for g in grants]
+
+    def grant_count(self) -> int:
+        """How many grants (exception and consent) the rules hold."""
+        return len(self.exception_grants) + sum(cg.count() for cg in self.consent_grants)
+
+
+def _entry_key(entry: tuple) -> tuple:
+    return entry[:4]
 
 
 def category_fields() -> dict[str, list[str]]:
@@ -112,65 +226,165 @@ def consent_agreements(recipient_id: int, now: datetime) -> list[tuple[Agreement
 def compile_rules(recipient: Organization, version: int, now: datetime) -> CompiledRules:
     """Compile every grant for `recipient` from scratch."""
     fields = category_fields()
-    exception_grants, roster = [], None
-    consent_grants: dict[tuple[int, str], list[Grant]] = {}
+    exception_grants, consent_grants = [], []
     for agreement in agreements_for_recipient(recipient.id):
         window = agreement_window(agreement)
         if window is None or window.end <= now:
             continue
         if agreement.legal_basis == LegalBasis.CONSENT:
-            consent_grants.update(consent_grants_for(agreement, window, recipient.id, now, fields))
+            consent_grants.append(consent_grants_for(agreement, window, recipient.id, now, fields))
             continue
-        if roster is None:  # one read of the roster serves every exception agreement
-            roster = db.session.execute(sa.select(
-                Student.sourced_id, Student.school_id, Student.grade, Student.directory_opt_out)
-                .order_by(Student.sourced_id)).all()
-        directory = agreement.legal_basis == LegalBasis.DIRECTORY_INFORMATION
-        ids = [sid for sid, school, grade, opted_out in roster
-               if covers(agreement, school, grade) and not (directory and opted_out)]
         exception_grants.append(Grant(
-            agreement.id, agreement.legal_basis, ids, sorted(agreement.purposes),
+            agreement.id, agreement.legal_basis, _exception_students(agreement),
+            sorted(agreement.purposes),
             {c: fields.get(c, []) for c in sorted(agreement.categories)}, window))
     return CompiledRules(recipient.id, recipient.slug, version, now, exception_grants,
                          consent_grants)
 
 
+def _exception_students(agreement: Agreement) -> list[str]:
+    """Sourced ids of the students an exception agreement covers, in sourced id order
+    (directory information leaves out those who opted out)."""
+    s = Student.__table__.c
+    query = sa.select(s.sourced_id).where(*_population(agreement, s)).order_by(s.sourced_id)
+    if agreement.legal_basis == LegalBasis.DIRECTORY_INFORMATION:
+        query = query.where(s.directory_opt_out == sa.false())
+    intern = sys.intern  # the same ids recur in every recipient's rules: share them
+    return [intern(sid) for sid, in _driver_rows(query)]
+
+
+def _population(agreement: Agreement, s) -> list:
+    """SQL conditions equal to `facts.covers` (an empty list does not restrict).
+
+    `covers` compares with Python's `in`; the conditions keep only the list values
+    that can equal a column value (ints for schools, strings for grades) and match
+    a missing school or grade only when the list holds null, as `in` does."""
+    population = agreement.population or {}
+    schools, grades = population.get("schools") or [], population.get("grades") or []
+    out = []
+    if schools:
+        ids = sorted({int(v) for v in schools
+                      if isinstance(v, int) or (isinstance(v, float) and v.is_integer())})
+        out.append(_member(s.school_id, ids, None in schools))
+    if grades:
+        out.append(_member(s.grade, sorted({v for v in grades if isinstance(v, str)}),
+                           None in grades))
+    return out
+
+
+def _member(column, values: list, with_null: bool):
+    condition = column.in_(values) if values else sa.false()
+    return sa.or_(condition, column.is_(None)) if with_null else condition
+
+
 def consent_grants_for(agreement: Agreement, window: Window, recipient_id: int, now: datetime,
-                       fields: dict, student_ids: list[int] | None = None,
-                       ) -> dict[tuple[int, str], list[Grant]]:
-    """Consent grants under `agreement`, keyed by (agreement, student); only for
-    `student_ids` when given (incremental recompilation)."""
+                       fields: dict, student_ids: list[int] | None = None) -> ConsentGrants:
+    """Consent grants under `agreement`, by student; only for `student_ids` when given
+    (incremental recompilation).
+
+    A grant is one (student, purpose, window) with every category consented to for
+    exactly that window, each category naming its consent row (the newest, should
+    two rows say the same)."""
+    categories = sorted(set(agreement.categories))
+    c, s = Consent.__table__.c, Student.__table__.c
+
+    def raw(column):  # the driver's value: no per-row conversion before the memo lookup
+        return sa.type_coerce(column, sa.String)
+
+    first = sa.func.min(c.id)
     query = (
-        sa.select(Consent.id, Consent.category, Consent.purpose, Consent.granted_at,
-                  Consent.valid_from, Consent.valid_through, Consent.ended_at, Consent.given_as,
-                  Student.sourced_id, Student.birth_date, Student.school_id, Student.grade)
-        .join(Student, Consent.student_id == Student.id).where(
-            Consent.agreement_id.in_(lineage_ids(agreement)),
-            Consent.recipient_id == recipient_id,
-            Consent.category.in_(agreement.categories), Consent.purpose.in_(agreement.purposes),
-            Consent.state == ConsentState.GRANTED))
+        sa.select(s.sourced_id, raw(s.birth_date), c.purpose, raw(c.granted_at),
+                  raw(c.valid_from), raw(c.valid_through), raw(c.ended_at), c.given_as, first,
+                  *[sa.func.max(sa.case((c.category == code, c.id))) - first
+                    for code in categories])
+        .select_from(Consent.__table__.join(Student.__table__, s.id == c.student_id))
+        .where(c.agreement_id.in_(lineage_ids(agreement)), c.recipient_id == recipient_id,
+               c.category.in_(categories), c.purpose.in_(agreement.purposes),
+               c.state == ConsentState.GRANTED, c.granted_at.is_not(None),
+               *_population(agreement, s))
+        .group_by(s.id, c.purpose, c.granted_at, c.valid_from, c.valid_through, c.ended_at,
+                  c.given_as))
     if student_ids is not None:
-        query = query.where(Consent.student_id.in_(student_ids))
-    grouped: dict[tuple, dict[str, int]] = defaultdict(dict)
-    for (consent_id, category, purpose, granted_at, valid_from, valid_through, ended_at,
-         given_as, sourced_id, birth_date, school_id, grade) in db.session.execute(query):
-        if not covers(agreement, school_id, grade):
+        query = query.where(c.student_id.in_(student_ids))
+
+    windows = ConsentWindows.current()
+    starts, ends, adult_ends = windows.starts, windows.ends, windows.adult_ends
+    day_start, day_end, adult_end = windows.day_start, windows.day_end, windows.adult_end
+    w_start, w_end = window.start, window.end
+    shapes: dict[tuple, tuple] = {}
+    intern, fromiso = sys.intern, datetime.fromisoformat
+    text_times = db.engine.dialect.name == "sqlite"
+    by_student: dict[str, _Packed | list[_Packed]] = {}
+    for (sourced_id, birth, purpose, granted_at, valid_from, valid_through, ended_at, given_as,
+         first_id, *offsets) in _driver_rows(query):
+        # The window: `facts.consent_window_of`, cut to the agreement's window.
+        # (SQLite keeps UTC as text; the suffix is much cheaper than replace(tzinfo=))
+        start = fromiso(granted_at + "+00:00") if text_times else instant_of(granted_at)
+        day = starts.get(valid_from) or day_start(valid_from)
+        if day > start:
+            start = day
+        if w_start > start:
+            start = w_start
+        end = ends.get(valid_through) or day_end(valid_through)
+        if ended_at is not None:
+            end = min(end, instant_of(ended_at))
+        if given_as == "guardian":
+            adult_at = adult_ends[birth] if birth in adult_ends else adult_end(birth)
+            if adult_at is not None and adult_at < end:
+                end = adult_at
+        if end > w_end:
+            end = w_end
+        if start >= end or end <= now:
             continue
-        own = consent_window_of(granted_at, valid_from, valid_through, ended_at, given_as,
-                                birth_date)
-        if own is None:
-            continue
-        effective = own & window
-        if effective.empty or effective.end <= now:
-            continue
-        grouped[(sourced_id, purpose, effective.start, effective.end)][category] = consent_id
-    out: dict[tuple[int, str], list[Grant]] = defaultdict(list)
-    for (sourced_id, purpose, start, end), by_category in grouped.items():
-        out[(agreement.id, sourced_id)].append(Grant(
-            agreement.id, agreement.legal_basis, [sourced_id], [purpose],
-            {c: fields.get(c, []) for c in sorted(by_category)}, Window(start, end),
-            dict(sorted(by_category.items()))))
-    return dict(out)
+        key = tuple(offsets)
+        shape = shapes.get(key)
+        if shape is None:
+            present = [(code, d) for code, d in zip(categories, offsets, strict=True)
+                       if d is not None]
+            shape = shapes[key] = (tuple(code for code, _ in present),
+                                   tuple(d for _, d in present))
+        packed = (purpose, start, end, shape, first_id)
+        sourced_id = intern(sourced_id)
+        held = by_student.get(sourced_id)
+        if held is None:
+            by_student[sourced_id] = packed
+        else:
+            by_student[sourced_id] = _add_grant(held, packed)
+    return ConsentGrants(agreement.id, agreement.legal_basis, by_student, fields)
+
+
+def _driver_rows(query) -> list[tuple]:
+    """The rows of `query` as the driver returns them: plain tuples, without a Row
+    object per row (at a million rows, that alone is a third of the compile)."""
+    result = db.session.execute(query)
+    try:
+        return result.cursor.fetchall()
+    finally:
+        result.close()
+
+
+def _add_grant(held: _Packed | list[_Packed], packed: _Packed) -> list[_Packed]:
+    """A student's grants with `packed` added: merged into the grant with the same
+    purpose and window if there is one (its categories joined), else appended."""
+    grants = list(held) if isinstance(held, list) else [held]
+    purpose, start, end = packed[:3]
+    for i, other in enumerate(grants):
+        if other[:3] == (purpose, start, end):
+            ids = _consent_ids(other)
+            for category, consent_id in _consent_ids(packed).items():
+                ids[category] = max(ids.get(category, consent_id), consent_id)
+            first = min(ids.values())
+            categories = tuple(sorted(ids))
+            grants[i] = (purpose, start, end,
+                         (categories, tuple(ids[c] - first for c in categories)), first)
+            return grants
+    grants.append(packed)
+    return grants
+
+
+def _consent_ids(packed: _Packed) -> dict[str, int]:
+    _, _, _, (categories, offsets), first = packed
+    return {c: first + d for c, d in zip(categories, offsets, strict=True)}
 
 
 def bundle_document(compiled: CompiledRules, now: datetime) -> dict:
@@ -178,7 +392,7 @@ def bundle_document(compiled: CompiledRules, now: datetime) -> dict:
     ttl = timedelta(seconds=current_app.config["RULES_BUNDLE_TTL_SECONDS"])
     return {"format": FORMAT, "recipient": compiled.recipient_slug, "version": compiled.version,
             "issued_at": iso(now), "not_after": iso(now + ttl),
-            "grants": [g.as_dict() for g in compiled.grants(now)]}
+            "grants": compiled.published(now)}
 
 
 def compile_bundle(recipient: Organization, now: datetime) -> dict:

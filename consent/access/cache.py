@@ -67,13 +67,18 @@ def _update_consents(cached: CompiledRules, version: int, now: datetime) -> Comp
     sourced = set(db.session.scalars(sa.select(Student.sourced_id).where(
         Student.id.in_(student_ids))))
     fields = category_fields()
-    consent_grants = {key: grants for key, grants in cached.consent_grants.items()
-                      if key[1] not in sourced}
+    held = {cg.agreement: cg for cg in cached.consent_grants}
+    consent_grants = []
     # Compile as of the cached instant, so the result answers every time the rest does.
     since = cached.compiled_at
     for agreement, window in consent_agreements(cached.recipient_id, since):
-        consent_grants.update(consent_grants_for(agreement, window, cached.recipient_id, since,
-                                                 fields, student_ids))
+        fresh = consent_grants_for(agreement, window, cached.recipient_id, since, fields,
+                                   student_ids)
+        old = held.get(agreement.id)
+        if old is not None:  # the other students' grants carry over unchanged
+            fresh = old.with_students(fresh, sourced)
+        consent_grants.append(fresh)
     logger.debug("rules for %s: %s students recompiled", cached.recipient_slug, len(sourced))
     return CompiledRules(cached.recipient_id, cached.recipient_slug, version, cached.compiled_at,
                          cached.exception_grants, consent_grants)
+

@@ -6,14 +6,15 @@ Decisions and bundles both use these functions, so they cannot disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
 
 from consent.extensions import db
 from consent.models import Agreement, AgreementParty, Consent, LegalBasis, RulesChange, Student
-from consent.timeutil import end_of_day, start_of_day
+from consent.timeutil import district_zone, end_of_day, start_of_day
 from workflows.agreement import EXECUTED_STATES
 
 AGE_OF_MAJORITY = 18
@@ -49,7 +50,7 @@ def agreement_window(agreement: Agreement) -> Window | None:
     return Window(start, end)
 
 
-def majority_instant(birth_date: date | None) -> datetime | None:
+def majority_instant(birth_date: date | None, zone: ZoneInfo | None = None) -> datetime | None:
     """The first instant of the student's 18th birthday in the district's zone."""
     if birth_date is None:
         return None
@@ -57,7 +58,7 @@ def majority_instant(birth_date: date | None) -> datetime | None:
         day = birth_date.replace(year=birth_date.year + AGE_OF_MAJORITY)
     except ValueError:  # born 29 February: the birthday falls on 1 March
         day = date(birth_date.year + AGE_OF_MAJORITY, 3, 1)
-    return start_of_day(day)
+    return start_of_day(day, zone)
 
 
 def consent_window(consent: Consent, student: Student) -> Window | None:
@@ -83,6 +84,73 @@ def consent_window_of(granted_at: datetime | None, valid_from: date, valid_throu
             grace = timedelta(days=current_app.config.get("MAJORITY_GRACE_DAYS", 0))
             end = min(end, adult_at + grace)
     return Window(start, end)
+
+
+class ConsentWindows:
+    """`consent_window_of` for many rows: the compiler's version of the same rule.
+
+    It reads the configuration once and converts each distinct date once (a district
+    has a few hundred validity dates and birth dates, and millions of consent rows).
+    Values are what the database driver returns (SQLite: ISO text; PostgreSQL: date
+    and datetime objects), so that rows need no conversion before the lookup.
+    """
+
+    _memo: dict[tuple, ConsentWindows] = {}
+    MEMO_LIMIT = 100_000  # distinct dates: far more than a district holds
+
+    def __init__(self, zone, lapse: bool, grace: timedelta) -> None:
+        self.zone, self.lapse, self.grace = zone, lapse, grace
+        self.starts: dict = {}  # valid_from -> start of that day
+        self.ends: dict = {}  # valid_through -> end of that day
+        self.adult_ends: dict = {}  # birth date -> end of a guardian's consent, or None
+
+    @classmethod
+    def current(cls) -> ConsentWindows:
+        """The instance for the app's zone and majority policy, shared by every
+        compilation in the process (its conversions depend on nothing else)."""
+        zone = district_zone()
+        lapse = current_app.config.get("MAJORITY_POLICY", "lapse") == "lapse"
+        grace = timedelta(days=current_app.config.get("MAJORITY_GRACE_DAYS", 0))
+        key = (zone.key, lapse, grace)
+        found = cls._memo.get(key)
+        if found is None or len(found.starts) + len(found.ends) + len(
+                found.adult_ends) > cls.MEMO_LIMIT:
+            found = cls._memo[key] = cls(zone, lapse, grace)
+        return found
+
+    def day_start(self, value) -> datetime:
+        """The start of day `value` in the district (memoised in `starts`)."""
+        out = self.starts[value] = start_of_day(_date(value), self.zone)
+        return out
+
+    def day_end(self, value) -> datetime:
+        """The end of day `value` in the district (memoised in `ends`)."""
+        out = self.ends[value] = end_of_day(_date(value), self.zone)
+        return out
+
+    def adult_end(self, birth) -> datetime | None:
+        """When a guardian's consent ends for a student born on `birth` (memoised in
+        `adult_ends`); None when it does not end at majority."""
+        adult_at = None
+        if self.lapse and birth is not None:
+            adult_at = majority_instant(_date(birth), self.zone)
+            if adult_at is not None:
+                adult_at += self.grace
+        self.adult_ends[birth] = adult_at
+        return adult_at
+
+
+def _date(value) -> date:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def instant_of(value) -> datetime | None:
+    """A driver's timestamp value as an aware UTC instant (as `UTCDateTime` reads it)."""
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite keeps UTC as ISO text
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def lineage_ids(agreement: Agreement) -> list[int]:
