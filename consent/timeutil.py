@@ -56,7 +56,11 @@ def parse_instant(text: str) -> datetime:
 
     :raises ValueError: not ISO 8601, no offset, or outside the supported years.
     """
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:  # Python's own wording ("Invalid isoformat string", timedelta…)
+        raise ValueError(f"'{text[:40]}' is not an ISO 8601 instant with a time zone "
+                         "offset (from -23:59 to +23:59), e.g. 2027-01-31T09:00:00Z") from None
     if value.tzinfo is None:
         raise ValueError("an instant must include a time zone offset, e.g. 2027-01-31T09:00:00Z")
     check_year(value.date())

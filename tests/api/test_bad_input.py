@@ -117,6 +117,15 @@ def test_decision_request_fields_are_checked(client, make, world):
     r = client.post("/api/v1/decisions", json={k: v for k, v in good.items() if k != "student"},
                     headers=enforcer)
     assert (r.status_code, r.json["error"]["field"]) == (422, "student")
+    # Times Python cannot read get the API's own words, never Python's.
+    for at in ("bad", "2026-12-04T06:11:20+25:00"):
+        for body, field in (({**good, "at": at}, "at"),
+                            ({"requests": [good, {**good, "at": at}]}, "requests[1].at")):
+            r = client.post("/api/v1/decisions", json=body, headers=enforcer)
+            assert (r.status_code, r.json["error"]["field"]) == (422, field), r.json
+            message = r.json["error"]["message"]
+            assert "ISO 8601" in message or "date-time" in message, message
+            assert "isoformat" not in message and "timedelta" not in message, message
 
 
 def test_consent_outside_the_agreement_is_refused(client, db, make, world):
