@@ -260,6 +260,15 @@ def purpose_label(code: str, language: str | None = None) -> str:
     return translate(text[:1].upper() + text[1:], language)
 
 
+def purpose_phrase(code: str, language: str) -> str:
+    """A purpose code as words inside a sentence or list ("academic support", "apoyo
+    académico"): the English is the code spelled out, as forms and receipts always wrote it."""
+    if language == "en":
+        return code.replace("_", " ")
+    label = purpose_label(code, language)
+    return label[:1].lower() + label[1:]
+
+
 def translate(text: str, language: str | None = None, **values) -> str:
     """`text` in `language` (default: the current one), with `%(name)s` values filled in."""
     catalogue = CATALOGUES.get(language or current_language(), {})
