@@ -1,9 +1,11 @@
-"""A small message catalogue for the family pages: English (the keys) and Spanish.
+"""A small message catalogue for the family pages and for the pages every signed-in
+person shares (menu, home, notifications, password) as a family member reads them:
+English (the keys) and Spanish. Emails have a template per language instead.
 
 The family pages are few and their wording changes with them, so a dictionary next to the
 code is simpler to keep right than compiled gettext catalogues. `translate(text, **values)`
 looks the English text up, then fills in `%(name)s` values; a missing entry shows the
-English (and a test checks that every string the family templates use has a Spanish entry).
+English (and tests check that every string those templates use has a Spanish entry).
 """
 
 from __future__ import annotations
