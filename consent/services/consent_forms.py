@@ -15,20 +15,16 @@ LANGUAGES = {
 }
 
 
-def _category(name: str, language: str) -> str:
-    # 34 CFR 99.30 asks the form to name the records: in the words of the reader's language.
-    return name if language == "en" else translate(name, language)
-
-
 def issue_forms(agreement: Agreement) -> list[ConsentForm]:
     """Write the next version of the consent form in every language (flushes)."""
     names = dict(db.session.execute(sa.select(DataCategory.code, DataCategory.name)).all())
     forms = []
     for language, title in LANGUAGES.items():
+        # 34 CFR 99.30: the form names the records, so it names them in the reader's language.
         context = {
             "district": agreement.source_org.name,
             "recipients": ", ".join(o.name for o in agreement.recipients),
-            "categories": ", ".join(_category(names.get(c, c), language)
+            "categories": ", ".join(translate(names.get(c, c), language)
                                     for c in agreement.categories),
             "purposes": ", ".join(purpose_phrase(p, language) for p in agreement.purposes),
             "end_date": agreement.end_date.isoformat(),
