@@ -15,6 +15,7 @@ from flask import current_app, render_template
 from consent.models import Agreement, Student
 from consent.services.documents import category_schedule
 from consent.timeutil import utcnow
+from consent.web.i18n import purpose_phrase, translate
 
 TEMPLATE = "documents/consent_form.html"
 LANGUAGES = ("en", "es")
@@ -26,7 +27,9 @@ def consent_form_snapshot(agreement: Agreement, language: str,
 
     Keys: ``language`` ("en" | "es"), ``agreement_id``, ``revision``, ``title``,
     ``district`` (the source organization's name), ``recipients`` (names), ``purposes``
-    (codes), ``categories`` (``{"code", "name", "fields"}`` as in agreement snapshots),
+    (codes), ``purpose_names`` (the purposes in words of ``language``, in the same order),
+    ``categories`` (``{"code", "name", "fields"}`` as in agreement snapshots, the name in
+    ``language``),
     ``start_date``, ``end_date`` (ISO), ``student`` (``{"name", "school", "grade"}`` or
     None for a blank form), ``generated_at`` (ISO 8601, district offset).
 
@@ -35,6 +38,11 @@ def consent_form_snapshot(agreement: Agreement, language: str,
     if language not in LANGUAGES:
         raise ValueError(f"unknown language {language!r}; expected one of {LANGUAGES}")
     zone = ZoneInfo(current_app.config["DISTRICT_TIMEZONE"])
+    categories = category_schedule(list(agreement.categories or []))
+    if language != "en":
+        # The records are named in the reader's language; the data elements keep the
+        # agreement's own codes, so the form and the agreement name the same fields.
+        categories = [{**c, "name": translate(c["name"], language)} for c in categories]
     return {
         "language": language,
         "agreement_id": agreement.id,
@@ -43,7 +51,8 @@ def consent_form_snapshot(agreement: Agreement, language: str,
         "district": agreement.source_org.name,
         "recipients": [o.name for o in agreement.recipients],
         "purposes": list(agreement.purposes or []),
-        "categories": category_schedule(list(agreement.categories or [])),
+        "purpose_names": [purpose_phrase(p, language) for p in agreement.purposes or []],
+        "categories": categories,
         "start_date": agreement.start_date.isoformat(),
         "end_date": agreement.end_date.isoformat(),
         "student": None if student is None else {

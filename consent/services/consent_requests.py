@@ -35,6 +35,18 @@ from consent.timeutil import local_date, utcnow
 
 logger = logging.getLogger(__name__)
 OPEN_AGREEMENT_STATES = {"executed", "active"}  # as in consent.services.consents
+# The email in the guardian's language (their account's), with the same facts in each.
+REQUEST_EMAILS = {
+    "en": ("A request to share your child's school records", "notify/consent_request.txt"),
+    "es": ("Una solicitud para compartir los registros escolares de su hijo o hija",
+           "notify/consent_request_es.txt"),
+}
+
+
+def guardian_language(guardian: Guardian) -> str:
+    """The language a guardian reads: their account's, else English (no account, no choice)."""
+    language = guardian.user.preferred_language if guardian.user is not None else "en"
+    return language if language in REQUEST_EMAILS else "en"
 
 
 @dataclass
@@ -95,9 +107,9 @@ def send_consent_requests(agreement: Agreement, sender_id: int | None, actor: Ac
             if not guardian.email:
                 report.no_email += 1
                 continue
+            subject, template = REQUEST_EMAILS[guardian_language(guardian)]
             message = enqueue_email(
-                guardian.email, "A request to share your child's school records",
-                "notify/consent_request.txt", guardian=guardian, student=student,
+                guardian.email, subject, template, guardian=guardian, student=student,
                 agreement=agreement, recipients=recipients,
                 link=url_for("family.student", student_id=student.id, _external=True))
             db.session.add(ConsentRequest(agreement_id=agreement.id, student_id=student.id,

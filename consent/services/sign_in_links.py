@@ -25,6 +25,10 @@ from consent.timeutil import utcnow
 
 logger = logging.getLogger(__name__)
 FAMILY_ROLES = ("guardian", "student")
+LINK_EMAILS = {  # in the family member's language
+    "en": ("Your Accordant sign-in link", "notify/sign_in_link.txt"),
+    "es": ("Su enlace para entrar en Accordant", "notify/sign_in_link_es.txt"),
+}
 
 
 def link_lifetime() -> timedelta:
@@ -52,8 +56,8 @@ def send_sign_in_link(email: str) -> bool:
     db.session.add(SignInLink(user_id=user.id, token_hash=hash_token(token), created_at=now,
                               expires_at=now + link_lifetime()))
     minutes = int(link_lifetime().total_seconds() // 60)
-    enqueue_email(user.email, "Your Accordant sign-in link", "notify/sign_in_link.txt",
-                  urgent=True, user=user, minutes=minutes,
+    subject, template = LINK_EMAILS.get(user.preferred_language, LINK_EMAILS["en"])
+    enqueue_email(user.email, subject, template, urgent=True, user=user, minutes=minutes,
                   link=url_for("sign_in_link.confirm", token=token, _external=True))
     return True
 

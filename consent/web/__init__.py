@@ -29,6 +29,7 @@ from consent.web import (
     verify,
 )
 from consent.web.forms import LEGAL_BASIS_LABELS
+from consent.web.i18n import page_language, translate
 
 
 def local_time(at: datetime | None) -> Markup | str:
@@ -52,12 +53,25 @@ def basis_label(code: str) -> str:
     return LEGAL_BASIS_LABELS.get(code, humanize(code))
 
 
+def _page_language_context() -> dict:
+    """`_` and `page_lang` for the pages everyone shares (menu, home, notifications,
+    password): a family member reads them in their language, everyone else in English.
+    The family blueprint sets its own `_` (see consent.web.family)."""
+    language = page_language()
+
+    def _(text: str, **values) -> str:
+        return translate(text, language, **values)
+
+    return {"_": _, "page_lang": language}
+
+
 def register(app: Flask) -> None:
     """Register the page blueprints and declare the static files public."""
     app.view_functions["static"] = public(app.view_functions["static"])
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(humanize, "humanize")
     app.add_template_filter(basis_label, "basis_label")
+    app.context_processor(_page_language_context)
     app.register_blueprint(home.bp)
     app.register_blueprint(agreements.bp)
     app.register_blueprint(clauses.bp)

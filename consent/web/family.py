@@ -30,7 +30,14 @@ from consent.web.forms import (
     LanguageForm,
     RevokeForm,
 )
-from consent.web.i18n import LANGUAGES, current_language, purpose_label, translate
+from consent.web.i18n import (
+    LANGUAGES,
+    current_language,
+    ledger_label,
+    ledger_reason,
+    purpose_label,
+    translate,
+)
 from workflows import InvalidTransition, TransitionRefused
 
 logger = logging.getLogger(__name__)
@@ -42,7 +49,8 @@ FAMILY = ("guardian", "student")
 @bp.context_processor
 def _language_context() -> dict:
     """The family pages speak the family's language (see consent.web.i18n)."""
-    return {"_": translate, "lang": current_language(), "languages": LANGUAGES}
+    return {"_": translate, "lang": current_language(), "languages": LANGUAGES,
+            "ledger_label": ledger_label, "ledger_reason": ledger_reason}
 
 
 @bp.app_template_filter("translate")

@@ -1,17 +1,23 @@
-"""A small message catalogue for the family pages: English (the keys) and Spanish.
+"""A small message catalogue for the family pages and for the pages every signed-in
+person shares (menu, home, notifications, password) as a family member reads them:
+English (the keys) and Spanish. Emails have a template per language instead.
 
 The family pages are few and their wording changes with them, so a dictionary next to the
 code is simpler to keep right than compiled gettext catalogues. `translate(text, **values)`
 looks the English text up, then fills in `%(name)s` values; a missing entry shows the
-English (and a test checks that every string the family templates use has a Spanish entry).
+English (and tests check that every string those templates use has a Spanish entry).
 """
 
 from __future__ import annotations
 
-from flask import session
+import re
+
+from flask import has_request_context, session
 from flask_login import current_user
 
 LANGUAGES = {"en": "English", "es": "Español"}
+FAMILY_ROLES = ("guardian", "student")
+STAFF_ROLES = ("admin", "legal", "reviewer", "signatory", "staff")
 
 SPANISH = {
     # index
@@ -91,8 +97,6 @@ SPANISH = {
     # states and events
     "Requested": "Solicitado", "Granted": "Dado", "Refused": "Negado", "Revoked": "Retirado",
     "Expired": "Terminado", "Superseded": "Reemplazado", "Lapsed": "Caducado",
-    "Grant": "Permiso dado", "Refuse": "Permiso negado", "Supersede": "Reemplazado",
-    "Lapse": "Caducado", "Expire": "Terminado",
     # messages from the views and services
     "Thank you. You granted consent for %(recipient)s (%(count)s items).":
         "Gracias. Usted dio su permiso a %(recipient)s (%(count)s elementos).",
@@ -127,6 +131,63 @@ SPANISH = {
     "Ended with the agreement": "Terminó con el acuerdo",
     "This page is out of date. Reload it and try again.":
         "Esta página no está actualizada. Vuelva a cargarla e inténtelo de nuevo.",
+    # reasons the system writes into the ledger
+    "the student turned 18 and now holds the rights":
+        "el estudiante cumplió 18 años y ahora tiene los derechos",
+    "valid through %(date)s": "válido hasta el %(date)s",
+    # the menu every signed-in family member sees (base.html, _nav.html)
+    "Main": "Principal",
+    "Home": "Inicio",
+    "Notifications": "Notificaciones",
+    "Password": "Contraseña",
+    "Sign out": "Cerrar sesión",
+    # home page, family part
+    "Welcome, %(name)s": "Le damos la bienvenida, %(name)s",
+    "See what school records may be shared and with whom; say yes, no, or take back your "
+    "permission.":
+        "Vea qué registros escolares se pueden compartir y con quién; diga sí o no, o retire "
+        "su permiso.",
+    "See your children": "Ver a sus hijos",
+    "See your records": "Ver sus registros",
+    # notifications page
+    "%(count)s unread.": "%(count)s sin leer.",
+    "Show all": "Ver todas",
+    "Show unread only": "Ver solo las no leídas",
+    "Mark all read": "Marcar todas como leídas",
+    "Open": "Abrir",
+    "Mark “%(title)s” read": "Marcar «%(title)s» como leída",
+    "Mark read": "Marcar como leída",
+    "Read": "Leída",
+    "Nothing here yet.": "Todavía no hay nada aquí.",
+    # password page (labels and messages of consent.web.forms.ChangePasswordForm and its view)
+    "Change password": "Cambiar la contraseña",
+    "Change your password": "Cambie su contraseña",
+    "Changing your password signs you out on every other device.":
+        "Al cambiar su contraseña, se cierra su sesión en todos los demás dispositivos.",
+    "Current password": "Contraseña actual",
+    "New password": "Contraseña nueva",
+    "Repeat the new password": "Repita la contraseña nueva",
+    "This field is required.": "Este campo es obligatorio.",
+    "Field must be between 12 and 200 characters long.":
+        "Debe tener entre 12 y 200 caracteres.",
+    "The passwords differ.": "Las contraseñas no coinciden.",
+    "This is not your current password.": "Esta no es su contraseña actual.",
+    "Your password was changed and your other sessions were ended.":
+        "Se cambió su contraseña y se cerraron sus otras sesiones.",
+}
+# The consent history names what happened, who acted and how: ledger codes, shown in
+# English as they are (events humanized: "Grant"), in Spanish as event names, so
+# "revoke" reads "Permiso retirado", not the button's "Retirar".
+SPANISH_LEDGER = {
+    "event": {
+        "grant": "Permiso dado", "refuse": "Permiso negado", "revoke": "Permiso retirado",
+        "supersede": "Permiso reemplazado", "expire": "Permiso terminado",
+        "lapse": "Permiso caducado",
+    },
+    "acted_as": {"guardian": "tutor", "student": "estudiante", "staff": "personal escolar",
+                 "system": "sistema"},
+    "channel": {"web": "portal web", "api": "aplicación", "paper": "en papel",
+                "scheduler": "automático"},
 }
 # The default data-category names and the usual purposes (humanized codes). A district's
 # own additions show in English until they are added here.
@@ -161,10 +222,54 @@ def current_language() -> str:
     return chosen if chosen in LANGUAGES else "en"
 
 
+def page_language() -> str:
+    """The language of the pages everyone shares (menu, home, notifications, password).
+
+    A family member's language (`current_language`); English for anyone with a staff
+    role, whose pages are English only, so no page mixes the two.
+    """
+    if not has_request_context() or not current_user.is_authenticated:
+        return "en"
+    if current_user.has_any_role(*STAFF_ROLES) or not current_user.has_any_role(*FAMILY_ROLES):
+        return "en"
+    return current_language()
+
+
+def ledger_label(kind: str, code: str | None, language: str | None = None) -> str:
+    """A consent-history code as words: `kind` is "event", "acted_as" or "channel".
+
+    English shows events humanized ("Grant") and the other codes as they are.
+    """
+    code = code or ""
+    words = SPANISH_LEDGER[kind].get(code) if (language or current_language()) == "es" \
+        else None
+    if words:
+        return words
+    return code[:1].upper() + code[1:] if kind == "event" else code
+
+
+def ledger_reason(reason: str, language: str | None = None) -> str:
+    """A reason from the ledger in `language`: the system's own wordings are translated,
+    what a person typed is shown as typed."""
+    through = re.fullmatch(r"valid through (\d{4}-\d{2}-\d{2})", reason)
+    if through:
+        return translate("valid through %(date)s", language, date=through.group(1))
+    return translate(reason, language)
+
+
 def purpose_label(code: str, language: str | None = None) -> str:
     """A purpose code as words for people (`academic_support` -> "Academic support")."""
     text = code.replace("_", " ")
     return translate(text[:1].upper() + text[1:], language)
+
+
+def purpose_phrase(code: str, language: str) -> str:
+    """A purpose code as words inside a sentence or list ("academic support", "apoyo
+    académico"): the English is the code spelled out, as forms and receipts always wrote it."""
+    if language == "en":
+        return code.replace("_", " ")
+    label = purpose_label(code, language)
+    return label[:1].lower() + label[1:]
 
 
 def translate(text: str, language: str | None = None, **values) -> str:

@@ -84,5 +84,9 @@ def test_family_portal_pages_have_no_serious_violations(app, db, make, live_serv
         page.get_by_role("button", name="Change language").click()
     expect(page.locator("html")).to_have_attribute("lang", "es")
     found["student page in Spanish"] = axe_violations(page)
+    for path in ("/", "/notifications/", "/auth/password"):  # they follow the family's language
+        page.goto(f"{live_server}{path}")
+        expect(page.locator("html")).to_have_attribute("lang", "es")
+        found[f"{path} in Spanish"] = axe_violations(page)
 
     assert {where: v for where, v in found.items() if v} == {}
