@@ -124,14 +124,21 @@ def is_exception(basis: str) -> bool:
     return basis not in (LegalBasis.CONSENT, LegalBasis.DIRECTORY_INFORMATION)
 
 
+def _newest(where):
+    return sa.select(sa.func.max(RulesChange.id)).where(where).scalar_subquery()
+
+
+# Built once: this runs on every decision request, and building the statement cost
+# more than sending it. Two index lookups (an OR of both conditions makes the
+# database scan every row), sent as one statement.
+_NEWEST_ANY = sa.select(sa.func.max(RulesChange.id))
+_NEWEST_FOR = sa.select(_newest(RulesChange.recipient_id == sa.bindparam("recipient_id")),
+                        _newest(RulesChange.recipient_id.is_(None)))
+
+
 def rules_version(recipient_id: int | None) -> int:
     """The rules version: the newest change affecting the recipient (all, if None)."""
-    query = sa.select(sa.func.max(RulesChange.id))
     if recipient_id is None:
-        return db.session.scalar(query) or 0
-    # Two index lookups (an OR of both conditions makes the database scan every row),
-    # sent as one statement: this runs on every decision request.
-    own = query.where(RulesChange.recipient_id == recipient_id).scalar_subquery()
-    everyone = query.where(RulesChange.recipient_id.is_(None)).scalar_subquery()
-    mine, shared = db.session.execute(sa.select(own, everyone)).one()
+        return db.session.scalar(_NEWEST_ANY) or 0
+    mine, shared = db.session.execute(_NEWEST_FOR, {"recipient_id": recipient_id}).one()
     return max(mine or 0, shared or 0)
