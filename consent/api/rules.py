@@ -124,7 +124,7 @@ def rules_schema():
 
 @operation(bp, "/decisions", "POST",
            summary="Permit or deny one request, or a batch as {\"requests\": [...]}",
-           tag="rules", roles=RULE_READERS, clients=True, body=s.DECISIONS)
+           tag="rules", roles=RULE_READERS, clients=True, body=s.DECISIONS, read_only=True)
 def decisions():
     payload = json_body({"type": "object"})
     if "requests" in payload:
