@@ -126,7 +126,7 @@ def rules_schema():
            summary="Permit or deny one request, or a batch as {\"requests\": [...]}",
            tag="rules", roles=RULE_READERS, clients=True, body=s.DECISIONS, read_only=True)
 def decisions():
-    payload = json_body({"type": "object"})
+    payload = json_body(s.OBJECT)
     if "requests" in payload:
         payload = check_items(s.DECISIONS["oneOf"][1], payload, "requests")
         now, rules = utcnow(), {}

@@ -126,6 +126,8 @@ DECISION_REQUEST = {
                           "description": "ISO 8601 instant with offset; default now"}},
 }
 
+OBJECT = {"type": "object"}
+
 DECISIONS = {
     "oneOf": [
         DECISION_REQUEST,
