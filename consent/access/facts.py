@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, g, has_app_context
 
 from consent.extensions import db
 from consent.models import Agreement, AgreementParty, Consent, LegalBasis, RulesChange, Student
@@ -140,9 +140,28 @@ _NEWEST_FOR = sa.select(_newest(_CHANGES.recipient_id == sa.bindparam("recipient
                         _newest(_CHANGES.recipient_id.is_(None)))
 
 
+def newest_change_columns(recipient_id) -> tuple:
+    """The two subqueries `rules_version` sends, for `recipient_id` (a value or a column
+    of the enclosing statement), to ride along with a statement sent anyway."""
+    return (_newest(_CHANGES.recipient_id == recipient_id),
+            _newest(_CHANGES.recipient_id.is_(None)))
+
+
+def remember_rules_version(recipient_id: int, mine: int | None, shared: int | None) -> None:
+    """Hold, for the rest of this request, the version read by `newest_change_columns`.
+
+    Only for requests that never write (see `consent.auth.access.reads_only`): they
+    cannot add a change themselves, and a change committed by someone else after the
+    read is one the request would equally have missed a moment later.
+    """
+    g.rules_versions = {recipient_id: max(mine or 0, shared or 0)}
+
+
 def rules_version(recipient_id: int | None) -> int:
     """The rules version: the newest change affecting the recipient (all, if None)."""
     if recipient_id is None:
         return db.session.scalar(_NEWEST_ANY) or 0
+    if has_app_context() and recipient_id in g.get("rules_versions", ()):
+        return g.rules_versions[recipient_id]
     mine, shared = db.session.execute(_NEWEST_FOR, {"recipient_id": recipient_id}).one()
     return max(mine or 0, shared or 0)

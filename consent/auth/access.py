@@ -80,7 +80,8 @@ def check_request_access() -> None:
     if request.endpoint is None:  # 404/405: let routing report it
         return
     view = current_app.view_functions.get(request.endpoint)
-    if getattr(view, "_reads_only", False):
+    reads = getattr(view, "_reads_only", False)
+    if reads:
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     declared = access_of(view)
     if declared is None:
@@ -89,7 +90,7 @@ def check_request_access() -> None:
     if kind == "public":
         return
     if kind == "api":
-        principal = load_principal()
+        principal = load_principal(read_rules_version=reads)
         if principal is None:
             raise Unauthenticated("send a valid API token as 'Authorization: Bearer <token>'")
         if principal.is_client:

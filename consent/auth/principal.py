@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from flask import g, request
 
+from consent.access.facts import newest_change_columns, remember_rules_version
 from consent.extensions import db
 from consent.models import ApiToken, Organization, User, hash_token
 from consent.timeutil import utcnow
@@ -33,25 +34,33 @@ _BY_HASH = (sa.select(ApiToken.id, ApiToken.active, ApiToken.expires_at, ApiToke
                       Organization)
             .outerjoin(Organization, Organization.id == ApiToken.organization_id)
             .where(ApiToken.token_hash == sa.bindparam("token_hash")))
+# The same, with the rules version of the client's organization read in the same round
+# trip (a decision request reads it next).
+_BY_HASH_WITH_VERSION = _BY_HASH.add_columns(*newest_change_columns(ApiToken.organization_id))
 
 
-def load_principal() -> Principal | None:
+def load_principal(read_rules_version: bool = False) -> Principal | None:
     """Resolve `Authorization: Bearer` into `g.principal` (None when absent or invalid).
 
     Cookies are never used by the API, so it needs no CSRF protection.
+    `read_rules_version` (for requests that never write) also reads a client's rules
+    version with the token and keeps it for the request (`remember_rules_version`).
     """
     g.principal = None
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    row = db.session.execute(_BY_HASH, {"token_hash": hash_token(token.strip())}).first()
+    statement = _BY_HASH_WITH_VERSION if read_rules_version else _BY_HASH
+    row = db.session.execute(statement, {"token_hash": hash_token(token.strip())}).first()
     if row is None:
         return None
-    token_id, active, expires_at, user_id, client_organization = row
+    token_id, active, expires_at, user_id, client_organization = row[:5]
     if not active or (expires_at and expires_at <= utcnow()):
         return None
     if user_id is None:
+        if read_rules_version:
+            remember_rules_version(client_organization.id, *row[5:])
         g.principal = Principal(token_id, None, client_organization.id, client_organization)
         return g.principal
     user = db.session.get(User, user_id)
