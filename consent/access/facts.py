@@ -157,6 +157,12 @@ def remember_rules_version(recipient_id: int, mine: int | None, shared: int | No
     g.rules_versions = {recipient_id: max(mine or 0, shared or 0)}
 
 
+def forget_rules_versions(_exc=None) -> None:
+    """teardown_request hook: a version kept for one request never outlives it (tests
+    and scripts may run several requests in one application context)."""
+    g.pop("rules_versions", None)
+
+
 def rules_version(recipient_id: int | None) -> int:
     """The rules version: the newest change affecting the recipient (all, if None)."""
     if recipient_id is None:

@@ -84,3 +84,16 @@ def test_security_headers_on_decisions(client, make):
     assert r.headers["X-Content-Type-Options"] == "nosniff"
     assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
     assert len(r.headers.getlist("Content-Security-Policy")) == 1
+
+
+def test_the_version_read_with_the_token_ends_with_the_request(app, client, make):
+    from flask import g
+
+    from consent.access.facts import rules_version
+
+    p = make_partnership(make)
+    enforcer = bearer(make.client_token(p.partner))
+    with app.app_context():  # one context around several requests, as a script may hold
+        assert _ask(client, enforcer).status_code == 200
+        assert "rules_versions" not in g
+        assert rules_version(p.partner.id) >= 0
