@@ -1,4 +1,5 @@
-"""Decisions over HTTP from the production server: gunicorn, 4 sync workers, PostgreSQL.
+"""Decisions over HTTP from the production server: gunicorn with the repository's
+`gunicorn.conf.py` (gthread workers, one per core, keep-alive), PostgreSQL.
 
 The world is built through the ORM into a throwaway database `bench_<random>` on the
 PostgreSQL server (dropped at the end, even on failure); gunicorn serves
@@ -39,8 +40,8 @@ from consent.models import Organization, Student
 from consent.timeutil import iso
 
 GUNICORN = Path(sys.executable).parent / "gunicorn"
+CONFIG = REPO / "gunicorn.conf.py"
 HOST = "127.0.0.1"
-WORKERS = 4
 
 
 def _free_port() -> int:
@@ -71,7 +72,7 @@ def gunicorn(database_url: str, instance: Path, log: Path):
     port = _free_port()
     env = {**os.environ, "ACCORDANT_SECRET_KEY": "bench-" + uuid.uuid4().hex,
            "DATABASE_URL": database_url, "ACCORDANT_INSTANCE_PATH": str(instance)}
-    command = [str(GUNICORN), "-w", str(WORKERS), "-b", f"{HOST}:{port}", "consent:create_app()"]
+    command = [str(GUNICORN), "-c", str(CONFIG), "-b", f"{HOST}:{port}", "consent:create_app()"]
     with open(log, "wb") as out:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out,
                                    stderr=subprocess.STDOUT)
@@ -174,7 +175,7 @@ def bench_http(args, seed: int) -> dict:
                 db.session.remove()
                 db.engine.dispose()
         result = {"database": f"postgresql {version} (throwaway database {name})",
-                  "workers": WORKERS, "worker_class": "sync",
+                  **_gunicorn_settings(),
                   "gunicorn": _gunicorn_version(), **prepared.pop("info")}
         log = tmp / "gunicorn.log"
         with gunicorn(url, tmp / "instance", log) as (port, pid), \
@@ -182,6 +183,14 @@ def bench_http(args, seed: int) -> dict:
             result.update(_measure(load, port, pid, prepared, args))
         result["server_log_tail"] = log.read_text(errors="replace")[-2000:]
     return result
+
+
+def _gunicorn_settings() -> dict:
+    """Workers, worker class and threads as gunicorn.conf.py sets them here."""
+    settings: dict = {}
+    exec(compile(CONFIG.read_text(), str(CONFIG), "exec"), settings)  # noqa: S102
+    return {"workers": settings["workers"], "worker_class": settings["worker_class"],
+            "threads": settings.get("threads", 1)}
 
 
 def _gunicorn_version() -> str | None:

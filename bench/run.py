@@ -221,7 +221,8 @@ def report_http(h: dict) -> None:
          f"{v['single_checked']:,} single + {v['batch_checked']:,} in batches"),
     ]
     print_table(f"2. Decisions over HTTP: gunicorn {h['gunicorn']} -w {h['workers']} "
-                f"({h['worker_class']}), {h['database']}, {h['duration_per_run']:.0f} s per run",
+                f"({h['worker_class']}, {h.get('threads', 1)} threads), {h['database']}, "
+                f"{h['duration_per_run']:.0f} s per run",
                 rows)
 
 

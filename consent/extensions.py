@@ -4,6 +4,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -51,6 +52,7 @@ def _sqlite_pragmas(dbapi_connection, _record):
 
 def init_app(app: Flask) -> None:
     """Bind every extension to `app`."""
+    app.session_interface = SessionInterface()
     db.init_app(app)
     migrate.init_app(app, db)
     login_manager.init_app(app)
@@ -58,3 +60,17 @@ def init_app(app: Flask) -> None:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             sa.event.listen(db.engine, "connect", _sqlite_pragmas)
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signing serializer built once per key
+    set instead of twice per request (it is pure configuration)."""
+
+    def get_signing_serializer(self, app: Flask):
+        """The serializer for the app's current secret key and fallbacks."""
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        cached = app.extensions.get("accordant_session_serializer")
+        if cached is None or cached[0] != keys:
+            cached = (keys, super().get_signing_serializer(app))
+            app.extensions["accordant_session_serializer"] = cached
+        return cached[1]

@@ -106,16 +106,21 @@ def decide_current(recipient: Organization, student_ref: str, category: str, pur
     if at < compiled.compiled_at:
         student = db.session.scalar(sa.select(Student).where(Student.sourced_id == student_ref))
         return decide(recipient, student, student_ref, category, purpose, at)
-    base = dict(recipient=recipient.slug, student=student_ref, category=category,
-                purpose=purpose, at=iso(at), bundle_version=compiled.version)
+    # Positional arguments: this runs once per request of a batch of thousands.
+    slug, when, version = recipient.slug, iso(at), compiled.version
     for grant in compiled.candidates(student_ref):
         if category in grant.categories and purpose in grant.purposes \
                 and grant.window.contains(at):
-            return Decision("permit", reason=_reason(grant.basis), agreement=grant.agreement,
-                            consent=grant.consent_by_category.get(category), basis=grant.basis,
-                            exception=is_exception(grant.basis), **base)
-    return Decision("deny", reason="no agreement and consent in force covers this student, "
-                    "category and purpose", **base)
+            basis = grant.basis
+            return Decision("permit", slug, student_ref, category, purpose, when,
+                            _reason(basis), grant.agreement,
+                            grant.consent_by_category.get(category), basis,
+                            is_exception(basis), version)
+    return Decision("deny", slug, student_ref, category, purpose, when, _DENIED,
+                    bundle_version=version)
+
+
+_DENIED = "no agreement and consent in force covers this student, category and purpose"
 
 
 def _reason(basis: str) -> str:

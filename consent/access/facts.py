@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, g, has_app_context
 
 from consent.extensions import db
 from consent.models import Agreement, AgreementParty, Consent, LegalBasis, RulesChange, Student
@@ -192,14 +192,50 @@ def is_exception(basis: str) -> bool:
     return basis not in (LegalBasis.CONSENT, LegalBasis.DIRECTORY_INFORMATION)
 
 
+_CHANGES = RulesChange.__table__.c
+
+
+def _newest(where):
+    return sa.select(sa.func.max(_CHANGES.id)).where(where).scalar_subquery()
+
+
+# Built once: this runs on every decision request, and building the statement cost
+# more than sending it. From the table's columns, so the session runs it as a plain
+# statement (it still flushes first) without the ORM's per-statement work. Two index
+# lookups (an OR of both conditions makes the database scan every row), sent as one.
+_NEWEST_ANY = sa.select(sa.func.max(_CHANGES.id))
+_NEWEST_FOR = sa.select(_newest(_CHANGES.recipient_id == sa.bindparam("recipient_id")),
+                        _newest(_CHANGES.recipient_id.is_(None)))
+
+
+def newest_change_columns(recipient_id) -> tuple:
+    """The two subqueries `rules_version` sends, for `recipient_id` (a value or a column
+    of the enclosing statement), to ride along with a statement sent anyway."""
+    return (_newest(_CHANGES.recipient_id == recipient_id),
+            _newest(_CHANGES.recipient_id.is_(None)))
+
+
+def remember_rules_version(recipient_id: int, mine: int | None, shared: int | None) -> None:
+    """Hold, for the rest of this request, the version read by `newest_change_columns`.
+
+    Only for requests that never write (see `consent.auth.access.reads_only`): they
+    cannot add a change themselves, and a change committed by someone else after the
+    read is one the request would equally have missed a moment later.
+    """
+    g.rules_versions = {recipient_id: max(mine or 0, shared or 0)}
+
+
+def forget_rules_versions(_exc=None) -> None:
+    """teardown_request hook: a version kept for one request never outlives it (tests
+    and scripts may run several requests in one application context)."""
+    g.pop("rules_versions", None)
+
+
 def rules_version(recipient_id: int | None) -> int:
     """The rules version: the newest change affecting the recipient (all, if None)."""
-    query = sa.select(sa.func.max(RulesChange.id))
     if recipient_id is None:
-        return db.session.scalar(query) or 0
-    # Two index lookups (an OR of both conditions makes the database scan every row),
-    # sent as one statement: this runs on every decision request.
-    own = query.where(RulesChange.recipient_id == recipient_id).scalar_subquery()
-    everyone = query.where(RulesChange.recipient_id.is_(None)).scalar_subquery()
-    mine, shared = db.session.execute(sa.select(own, everyone)).one()
+        return db.session.scalar(_NEWEST_ANY) or 0
+    if has_app_context() and recipient_id in g.get("rules_versions", ()):
+        return g.rules_versions[recipient_id]
+    mine, shared = db.session.execute(_NEWEST_FOR, {"recipient_id": recipient_id}).one()
     return max(mine or 0, shared or 0)

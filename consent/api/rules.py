@@ -138,18 +138,27 @@ def rules_schema():
 
 @operation(bp, "/decisions", "POST",
            summary="Permit or deny one request, or a batch as {\"requests\": [...]}",
-           tag="rules", roles=RULE_READERS, clients=True, body=s.DECISIONS)
+           tag="rules", roles=RULE_READERS, clients=True, body=s.DECISIONS, read_only=True)
 def decisions():
-    payload = json_body({"type": "object"})
+    payload = json_body(s.OBJECT)
     if "requests" in payload:
         payload = check_items(s.DECISIONS["oneOf"][1], payload, "requests")
         now, rules = utcnow(), {}
         results = [_decide_one(r, f"requests[{i}].", now, rules)
                    for i, r in enumerate(payload["requests"])]
-        return {"data": results}
+        return _json({"data": results})
     if not conforms(s.DECISION_REQUEST, payload):
         check(s.DECISION_REQUEST, payload)  # names the field at fault
-    return {"data": _decide_one(payload, "", utcnow(), {})}
+    return _json({"data": _decide_one(payload, "", utcnow(), {})})
+
+
+# Decisions are encoded in the order `Decision` lists its fields: `jsonify` sorts the
+# keys of every object, a tenth of the time of a batch of thousands. Same escaping.
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _json(body: dict):
+    return current_app.response_class(_encode(body) + "\n", mimetype="application/json")
 
 
 def _decide_one(req: dict, prefix: str, now, rules: dict) -> dict:

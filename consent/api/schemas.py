@@ -130,6 +130,8 @@ DECISION_REQUEST = {
                           "description": "ISO 8601 instant with offset; default now"}},
 }
 
+OBJECT = {"type": "object"}
+
 DECISIONS = {
     "oneOf": [
         DECISION_REQUEST,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from flask import Blueprint
 
-from consent.auth.access import api_access, public
+from consent.auth.access import api_access, public, reads_only
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -42,10 +42,13 @@ OPERATIONS: list[Operation] = []
 def operation(bp: Blueprint, rule: str, method: str, *, summary: str, tag: str,
               roles: tuple[str, ...] = (), clients: bool = False, users: bool = True,
               is_public: bool = False, body: dict | None = None, query: list[dict] | None = None,
-              responses: dict | None = None, prefix: str = "/api/v1"):
-    """Register a view at `rule` and describe it for the OpenAPI document."""
+              responses: dict | None = None, prefix: str = "/api/v1", read_only: bool = False):
+    """Register a view at `rule` and describe it for the OpenAPI document (`read_only`:
+    see `reads_only`)."""
 
     def decorator(view):
+        if read_only:
+            view = reads_only(view)
         if is_public:
             declared, security = public(view), "public"
         else:

@@ -61,12 +61,22 @@ def _short(value, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+# Validators are reusable; building one per request cost more than validating. Keyed
+# by the schema's identity (the schemas are module constants).
+_validators: dict[int, Draft202012Validator] = {}
+
+
 def check(schema: dict, payload) -> dict:
     """Validate `payload`; the first error names the field at fault.
 
     :raises ValidationFailed: the payload does not match the schema.
     """
-    validator = Draft202012Validator(schema, format_checker=_FORMATS)
+    validator = _validators.get(id(schema))
+    if validator is None or validator.schema is not schema:
+        if len(_validators) >= 256:  # schemas built per call must not pile up
+            _validators.clear()
+        validator = _validators[id(schema)] = Draft202012Validator(schema,
+                                                                   format_checker=_FORMATS)
     errors = sorted(validator.iter_errors(payload), key=lambda e: (len(e.path), str(e.path)))
     if errors:
         error = errors[0]
@@ -91,9 +101,27 @@ def _string_object_rules(schema: dict) -> tuple | None:
         if prop.get("type") != "string" or set(prop) - _STRING_KEYWORDS:
             return None
         pattern = re.compile(prop["pattern"]) if "pattern" in prop else None
-        rules[name] = (prop.get("minLength", 0), prop.get("maxLength"), pattern,
-                       prop.get("format"))
+        high = prop.get("maxLength")
+        rules[name] = (prop.get("minLength", 0), float("inf") if high is None else high,
+                       pattern, _format_test(prop.get("format")))
     return frozenset(schema.get("required", ())), rules
+
+
+def _format_test(name: str | None):
+    """The format checker's own test for `name` as a plain predicate (None when no test
+    applies), called directly: going through `FormatChecker.conforms` for every item of
+    a batch cost more than the test itself."""
+    if name is None or name not in _FORMATS.checkers:
+        return None
+    func, raises = _FORMATS.checkers[name]
+
+    def test(value) -> bool:
+        try:
+            return bool(func(value))
+        except raises:
+            return False
+
+    return test
 
 
 def conforms(schema: dict, item) -> bool:
@@ -112,14 +140,17 @@ def conforms(schema: dict, item) -> bool:
         rule = properties.get(name)
         if rule is None or not isinstance(value, str):
             return False
-        low, high, pattern, fmt = rule
-        if len(value) < low or (high is not None and len(value) > high):
+        low, high, pattern, test = rule
+        if not low <= len(value) <= high:
             return False
         if pattern is not None and not pattern.search(value):
             return False
-        if fmt is not None and not _FORMATS.conforms(value, fmt):
+        if test is not None and not test(value):
             return False
     return True
+
+
+_envelopes: dict[tuple[int, str], tuple[dict, dict]] = {}
 
 
 def check_items(schema: dict, payload, key: str) -> dict:
@@ -129,9 +160,11 @@ def check_items(schema: dict, payload, key: str) -> dict:
     thousands are checked in a fraction of the time, with the same answers.
     """
     outer = schema["properties"][key]
-    envelope = {**schema, "properties": {
-        **schema["properties"], key: {k: v for k, v in outer.items() if k != "items"}}}
-    check(envelope, payload)
+    envelope = _envelopes.get((id(schema), key))
+    if envelope is None or envelope[0] is not schema:
+        envelope = _envelopes[(id(schema), key)] = (schema, {**schema, "properties": {
+            **schema["properties"], key: {k: v for k, v in outer.items() if k != "items"}}})
+    check(envelope[1], payload)
     if all(conforms(outer["items"], item) for item in payload[key]):
         return payload
     return check(schema, payload)
@@ -150,8 +183,14 @@ def json_body(schema: dict) -> dict:
     if payload is None:
         raise BadRequest("the request body must be a JSON document "
                          "(Content-Type: application/json)", field="body")
-    _refuse_lone_surrogates(payload)
+    # A lone surrogate can only come from a \uD800-\uDFFF escape: a body without one
+    # need not be walked (a batch of thousands of requests is mostly strings).
+    if _SURROGATE_ESCAPE.search(request.get_data(cache=True)):
+        _refuse_lone_surrogates(payload)
     return check(schema, payload)
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def _refuse_lone_surrogates(value, path: str = "") -> None:

@@ -102,8 +102,11 @@ def change_password():
 
 def init_app(app: Flask) -> None:
     """Loaders, the access hook and the sign-in redirect."""
+    from consent.access.facts import forget_rules_versions
+
     login_manager.login_view = "auth.login"
     app.before_request(check_request_access)
+    app.teardown_request(forget_rules_versions)
 
     @app.errorhandler(Unauthenticated)
     def unauthenticated(exc: Unauthenticated):

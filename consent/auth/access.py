@@ -12,6 +12,7 @@ from flask_login import current_user
 
 from consent.auth.principal import load_principal
 from consent.errors import DomainError
+from consent.extensions import db
 
 
 class Unauthenticated(DomainError):
@@ -56,6 +57,15 @@ def api_access(*roles: str, clients: bool = False):
     return decorator
 
 
+def reads_only(view):
+    """Declare that `view` never writes. Its requests run their statements in autocommit
+    (no BEGIN and ROLLBACK around them: two round trips fewer on PostgreSQL). Under
+    READ COMMITTED each statement sees the newest committed data either way.
+    """
+    view._reads_only = True
+    return view
+
+
 def access_of(view):
     """The declaration on `view` (None when it declared nothing)."""
     return getattr(view, "_access", None)
@@ -70,6 +80,9 @@ def check_request_access() -> None:
     if request.endpoint is None:  # 404/405: let routing report it
         return
     view = current_app.view_functions.get(request.endpoint)
+    reads = getattr(view, "_reads_only", False)
+    if reads:
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     declared = access_of(view)
     if declared is None:
         raise AccessDenied("this page has no access rule")
@@ -77,7 +90,7 @@ def check_request_access() -> None:
     if kind == "public":
         return
     if kind == "api":
-        principal = load_principal()
+        principal = load_principal(read_rules_version=reads)
         if principal is None:
             raise Unauthenticated("send a valid API token as 'Authorization: Bearer <token>'")
         if principal.is_client:

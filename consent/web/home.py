@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from flask import Blueprint, jsonify, redirect, render_template, url_for
 from flask_login import current_user
 
-from consent.auth.access import public
+from consent.auth.access import public, reads_only
 from consent.extensions import db
 
 bp = Blueprint("web", __name__)
@@ -21,6 +21,7 @@ def home():
 
 @bp.get("/healthz")
 @public
+@reads_only
 def healthz():
     """200 when the database answers."""
     try:
