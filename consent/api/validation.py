@@ -10,6 +10,8 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from consent.errors import BadRequest, ValidationFailed
 from consent.timeutil import FIRST_YEAR, LAST_YEAR, check_year
+from consent.untrusted_text import MESSAGE as CONTROL_CHARACTERS
+from consent.untrusted_text import has_forbidden
 
 _FORMATS = FormatChecker()
 
@@ -183,31 +185,37 @@ def json_body(schema: dict) -> dict:
     if payload is None:
         raise BadRequest("the request body must be a JSON document "
                          "(Content-Type: application/json)", field="body")
-    # A lone surrogate can only come from a \uD800-\uDFFF escape: a body without one
-    # need not be walked (a batch of thousands of requests is mostly strings).
-    if _SURROGATE_ESCAPE.search(request.get_data(cache=True)):
-        _refuse_lone_surrogates(payload)
+    if _SUSPECT_TEXT.search(request.get_data(cache=True)):
+        _refuse_bad_text(payload)
     return check(schema, payload)
 
 
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# Strict JSON has no raw control characters inside strings, so a bad character arrives
+# as a backslash-u escape or as one of the raw forbidden characters outside ASCII (DEL, C1,
+# direction overrides in UTF-8): a body with none of these need not be walked (a batch
+# of thousands of requests is mostly strings).
+_SUSPECT_TEXT = re.compile(
+    rb"\\u|\x7f|\xc2[\x80-\x9f]|\xe2\x80[\xaa-\xae]|\xe2\x81[\xa6-\xa9]")
 
 
-def _refuse_lone_surrogates(value, path: str = "") -> None:
-    """JSON may escape half a UTF-16 pair ("\\ud800"), which no database can store."""
+def _refuse_bad_text(value, path: str = "") -> None:
+    """Refuse half a UTF-16 pair ("\\ud800", which no database can store) and invisible
+    control characters (`consent.untrusted_text`) anywhere in the body."""
     if isinstance(value, str):
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
             raise ValidationFailed("contains an invalid character (half a UTF-16 pair)",
                                    field=path or "body") from None
+        if has_forbidden(value):
+            raise ValidationFailed(CONTROL_CHARACTERS, field=path or "body")
     elif isinstance(value, dict):
         for key, item in value.items():
-            _refuse_lone_surrogates(key, path or "body")
-            _refuse_lone_surrogates(item, f"{path}.{key}" if path else key)
+            _refuse_bad_text(key, path or "body")
+            _refuse_bad_text(item, f"{path}.{key}" if path else key)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            _refuse_lone_surrogates(item, f"{path}[{i}]")
+            _refuse_bad_text(item, f"{path}[{i}]")
 
 
 def version_from(payload: dict) -> int | None:

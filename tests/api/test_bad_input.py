@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from consent.models import Agreement, AuditEntry, Consent
 from tests.api.helpers import agreement_payload, bearer, make_partnership
+from tests.api.test_roles import active_agreement
 
 
 def _counts(db):
@@ -218,3 +219,32 @@ def test_decision_times_outside_supported_years_are_refused(client, make, world)
             "recipient": "promise", "student": "S-1001", "category": "attendance",
             "purpose": "academic_support", "at": at})
         assert (r.status_code, r.json["error"]["field"]) == (422, "at")
+
+
+def test_control_characters_anywhere_in_a_body_are_refused_naming_the_field(
+        client, db, make, world):
+    p, legal = world
+    aid = active_agreement(client, make, p)
+    before = client.get(f"/api/v1/agreements/{aid}", headers=legal).json["data"]
+    cases = [({"reason": "\u202e\u0000evil"}, "reason"), ({"reason": "\u0000"}, "reason"),
+             ({"reason": "ok", "comment": "a\u007fb"}, "comment"),
+             ({"reason": "ok", "comment": "x\u0085"}, "comment")]
+    for body, field in cases:
+        r = client.post(f"/api/v1/agreements/{aid}/events/terminate", json=body,
+                        headers=legal)
+        assert (r.status_code, r.json["error"]["field"]) == (422, field), (body, r.json)
+        assert "control characters" in r.json["error"]["message"]
+    # Sent raw (not escaped): DEL and a direction override are valid JSON text.
+    r = client.post(f"/api/v1/agreements/{aid}/events/terminate", headers={
+        **legal, "Content-Type": "application/json"},
+        data='{"reason": "raw \u202e override"}'.encode())
+    assert (r.status_code, r.json["error"]["field"]) == (422, "reason")
+    assert client.get(f"/api/v1/agreements/{aid}", headers=legal).json["data"] == before
+    # Line breaks and tabs stay allowed in free text.
+    enforcer = bearer(make.client_token(p.partner))
+    r = client.post("/api/v1/decisions", headers=enforcer, json={
+        "requests": [{"recipient": "promise", "student": "S-1001", "category": "attendance",
+                      "purpose": "academic_support"},
+                     {"recipient": "promise", "student": "S-\u0000", "category": "attendance",
+                      "purpose": "academic_support"}]})
+    assert (r.status_code, r.json["error"]["field"]) == (422, "requests[1].student")
