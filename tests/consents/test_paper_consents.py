@@ -16,7 +16,7 @@ from consent.timeutil import utcnow
 from tests.api.helpers import make_partnership
 from tests.consents.test_consent_semantics import _birthday_in, _open_agreement
 from tests.factories import district_today
-from tests.web.helpers import post_decision
+from tests.web.helpers import grant_on_page
 
 PDF = b"%PDF-1.4\n% a scanned form\n" + b"0" * 1000
 
@@ -134,9 +134,7 @@ def test_an_older_paper_form_cannot_undo_a_newer_online_revocation(db, make, log
     p = make_partnership(make)
     agreement = _open_agreement(db, make, p)
     family = login(p.guardian_user)
-    post_decision(family, f"/family/students/{p.student.id}/consents", {
-        "agreement": agreement.id, "recipient": "promise", "form_version": 1,
-        "purposes": ["academic_support"], "categories": ["attendance"], "decision": "grant"})
+    grant_on_page(family, p.student.id, agreement.id)
     (consent,) = db.session.scalars(sa.select(Consent)).all()
     r = family.post(f"/family/consents/{consent.id}/revoke", data={"version": consent.version_id})
     assert r.status_code == 302

@@ -70,3 +70,11 @@ def post_decision(client, url: str, data: dict, **options):
     page = client.get(url.removesuffix("/consents"), **options).get_data(as_text=True)
     seen = ledger_seen_on(page, data["agreement"], data["recipient"])
     return client.post(url, data={"ledger_seen": seen, **data}, **options)
+
+
+def grant_on_page(client, student_id: int, agreement_id: int, category: str = "attendance"):
+    """A guardian grants the "promise" partner one category for academic support, from
+    the child's page (the set-up of most revocation tests)."""
+    return post_decision(client, f"/family/students/{student_id}/consents", {
+        "agreement": agreement_id, "recipient": "promise", "form_version": 1,
+        "purposes": ["academic_support"], "categories": [category], "decision": "grant"})

@@ -11,7 +11,7 @@ from consent.untrusted_text import has_forbidden
 from tests.api.helpers import make_partnership
 from tests.conftest import PASSWORD
 from tests.consents.test_consent_semantics import _open_agreement
-from tests.web.helpers import post_decision
+from tests.web.helpers import grant_on_page
 
 MESSAGE = "remove the invisible control characters"
 BAD = ["evil\x00", "\u202eevil", "a\x07b", "x\x7f", "\x85"]
@@ -28,9 +28,7 @@ def test_a_revocation_reason_with_a_control_character_is_refused(db, make, login
     p = make_partnership(make)
     agreement = _open_agreement(db, make, p)
     family = login(p.guardian_user)
-    post_decision(family, f"/family/students/{p.student.id}/consents", {
-        "agreement": agreement.id, "recipient": "promise", "form_version": 1,
-        "purposes": ["academic_support"], "categories": ["attendance"], "decision": "grant"})
+    grant_on_page(family, p.student.id, agreement.id)
     consent = db.session.scalar(sa.select(Consent))
     for reason in BAD:
         r = family.post(f"/family/consents/{consent.id}/revoke",

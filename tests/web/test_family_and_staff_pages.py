@@ -11,7 +11,7 @@ from consent.services.consent_forms import issue_forms
 from consent.services.consents import ended_with_agreement
 from consent.timeutil import local_date, utcnow
 from tests.api.helpers import bearer, make_partnership
-from tests.web.helpers import post_decision
+from tests.web.helpers import grant_on_page, post_decision
 
 
 def _open_agreement(db, make, p, recipients=None):
@@ -75,9 +75,7 @@ def test_revoking_with_a_stale_page_gets_409(db, make, login):
     p = make_partnership(make)
     agreement = _open_agreement(db, make, p)
     family = login(p.guardian_user)
-    post_decision(family, f"/family/students/{p.student.id}/consents", {
-        "agreement": agreement.id, "recipient": "promise", "form_version": 1,
-        "purposes": ["academic_support"], "categories": ["attendance"], "decision": "grant"})
+    grant_on_page(family, p.student.id, agreement.id)
     (consent,) = _consents(db, p.student.id)
     r = family.post(f"/family/consents/{consent.id}/revoke",
                     data={"version": consent.version_id + 5})
@@ -139,14 +137,10 @@ def test_staff_page_shows_the_newest_state_per_item(db, make, login):
     p = make_partnership(make)
     agreement = _open_agreement(db, make, p)
     family = login(p.guardian_user)
-    post_decision(family, f"/family/students/{p.student.id}/consents", {
-        "agreement": agreement.id, "recipient": "promise", "form_version": 1,
-        "purposes": ["academic_support"], "categories": ["attendance"], "decision": "grant"})
+    grant_on_page(family, p.student.id, agreement.id)
     (consent,) = _consents(db, p.student.id)
     family.post(f"/family/consents/{consent.id}/revoke", data={"version": consent.version_id})
-    post_decision(family, f"/family/students/{p.student.id}/consents", {
-        "agreement": agreement.id, "recipient": "promise", "form_version": 1,
-        "purposes": ["academic_support"], "categories": ["attendance"], "decision": "grant"})
+    grant_on_page(family, p.student.id, agreement.id)
     newest = _consents(db, p.student.id)[-1]
     page = login(make.user("staff", org=p.partner)).get("/staff/").get_data(as_text=True)
     assert f'data-consent="{newest.id}"' in page
@@ -170,9 +164,7 @@ def test_revoking_needs_the_version_the_page_showed(db, make, login):
     p = make_partnership(make)
     agreement = _open_agreement(db, make, p)
     family = login(p.guardian_user)
-    post_decision(family, f"/family/students/{p.student.id}/consents", {
-        "agreement": agreement.id, "recipient": "promise", "form_version": 1,
-        "purposes": ["academic_support"], "categories": ["attendance"], "decision": "grant"})
+    grant_on_page(family, p.student.id, agreement.id)
     (consent,) = _consents(db, p.student.id)
     for data in ({"version": "abc"}, {"version": ""}, {}):
         r = family.post(f"/family/consents/{consent.id}/revoke", data=data)
@@ -189,9 +181,7 @@ def test_a_consent_under_a_terminated_agreement_shows_as_ended_without_revoke(
     agreement.executed_at = utcnow()
     db.session.commit()
     family = login(p.guardian_user)
-    post_decision(family, f"/family/students/{p.student.id}/consents", {
-        "agreement": agreement.id, "recipient": "promise", "form_version": 1,
-        "purposes": ["academic_support"], "categories": ["attendance"], "decision": "grant"})
+    grant_on_page(family, p.student.id, agreement.id)
     (consent,) = _consents(db, p.student.id)
     revoke = f'action="/family/consents/{consent.id}/revoke"'
     page = family.get(f"/family/students/{p.student.id}").get_data(as_text=True)
@@ -212,9 +202,7 @@ def test_a_termination_still_to_come_or_a_successor_on_its_way_keeps_the_consent
     agreement = _open_agreement(db, make, p)
     agreement.executed_at = utcnow()
     db.session.commit()
-    post_decision(login(p.guardian_user), f"/family/students/{p.student.id}/consents", {
-        "agreement": agreement.id, "recipient": "promise", "form_version": 1,
-        "purposes": ["academic_support"], "categories": ["attendance"], "decision": "grant"})
+    grant_on_page(login(p.guardian_user), p.student.id, agreement.id)
     (consent,) = _consents(db, p.student.id)
     now, today = utcnow(), local_date(utcnow())
     agreement.state, agreement.ended_on = "terminated", today + timedelta(days=10)
