@@ -129,6 +129,9 @@ SPANISH = {
         "se registró otra decisión para esta organización después de que usted abrió esta "
         "página; no se cambió nada: revise la página y decida de nuevo",
     "Ended with the agreement": "Terminó con el acuerdo",
+    "remove the invisible control characters (such as NUL or text-direction overrides)":
+        "quite los caracteres de control invisibles (como NUL o los que cambian la "
+        "dirección del texto)",
     "This page is out of date. Reload it and try again.":
         "Esta página no está actualizada. Vuelva a cargarla e inténtelo de nuevo.",
     # reasons the system writes into the ledger

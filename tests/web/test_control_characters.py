@@ -60,3 +60,18 @@ def test_a_termination_reason_of_nul_is_refused(db, make, login):
     assert MESSAGE in r.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(Agreement, agreement.id).state == "active"
+
+
+def test_a_spanish_family_reads_the_refusal_in_spanish(db, make, login):
+    p = make_partnership(make)
+    agreement = _open_agreement(db, make, p)
+    p.guardian_user.preferred_language = "es"
+    db.session.commit()
+    family = login(p.guardian_user)
+    grant_on_page(family, p.student.id, agreement.id)
+    consent = db.session.scalar(sa.select(Consent))
+    r = family.post(f"/family/consents/{consent.id}/revoke",
+                    data={"version": consent.version_id, "reason": "no\x00"})
+    assert r.status_code == 422
+    page = r.get_data(as_text=True)
+    assert "quite los caracteres de control invisibles" in page and MESSAGE not in page
