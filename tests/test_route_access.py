@@ -16,6 +16,7 @@ PUBLIC_ENDPOINTS = {
     "static", "auth.login", "web.home", "web.healthz", "api.openapi", "api.create_token",
     "api.rules_schema", "well_known.jwks", "verify.index", "verify.certificate",
     "sign_in_link.request_link", "sign_in_link.confirm", "sign_in_link.use",
+    "sign_in_link.set_language",
     "calendar.feed",  # the private token in its URL is the credential
 }
 

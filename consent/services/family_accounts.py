@@ -25,15 +25,17 @@ from consent.services.actors import SYSTEM
 logger = logging.getLogger(__name__)
 
 
-def account_for_email(address: str) -> User | None:
+def account_for_email(address: str, language: str = "en") -> User | None:
     """The account for `address` (lower-case), opened or tied to the roster's guardian
-    record first when the roster has exactly one guardian with that address."""
+    record first when the roster has exactly one guardian with that address. An account
+    opened here speaks `language` (the one the sign-in page was read in)."""
     user = db.session.scalar(sa.select(User).where(User.email == address))
     guardian = _untied_guardian(address)
     if guardian is None:
         return user
     if user is None:
-        user = User(email=address, name=guardian.display_name, roles=[_guardian_role()])
+        user = User(email=address, name=guardian.display_name, roles=[_guardian_role()],
+                    preferred_language=language)
         db.session.add(user)
         db.session.flush()
         audit.record("user_created", "user", user.id, SYSTEM,

@@ -36,13 +36,14 @@ def link_lifetime() -> timedelta:
     return timedelta(minutes=int(current_app.config.get("SIGN_IN_LINK_MINUTES", 15)))
 
 
-def send_sign_in_link(email: str) -> bool:
-    """Email a one-time link if `email` belongs to an active family account.
+def send_sign_in_link(email: str, language: str = "en") -> bool:
+    """Email a one-time link if `email` belongs to an active family account (opened
+    from the roster, in `language`, if need be).
 
     Returns whether a link was sent; callers must not show that to the visitor.
     """
     address = email.strip().lower()
-    user = family_accounts.account_for_email(address)  # opened from the roster if need be
+    user = family_accounts.account_for_email(address, language)
     if user is None or not user.active or not user.has_any_role(*FAMILY_ROLES):
         logger.info("sign-in link asked for an address without a family account")
         return False
@@ -58,7 +59,8 @@ def send_sign_in_link(email: str) -> bool:
     minutes = int(link_lifetime().total_seconds() // 60)
     subject, template = LINK_EMAILS.get(user.preferred_language, LINK_EMAILS["en"])
     enqueue_email(user.email, subject, template, urgent=True, user=user, minutes=minutes,
-                  link=url_for("sign_in_link.confirm", token=token, _external=True))
+                  link=url_for("sign_in_link.confirm", token=token, _external=True,
+                               **({"lang": "es"} if user.preferred_language == "es" else {})))
     return True
 
 

@@ -29,7 +29,7 @@ from consent.web import (
     verify,
 )
 from consent.web.forms import LEGAL_BASIS_LABELS
-from consent.web.i18n import page_language, translate
+from consent.web.i18n import LANGUAGES, page_language, translate
 
 
 def local_time(at: datetime | None) -> Markup | str:
@@ -62,7 +62,7 @@ def _page_language_context() -> dict:
     def _(text: str, **values) -> str:
         return translate(text, language, **values)
 
-    return {"_": _, "page_lang": language}
+    return {"_": _, "page_lang": language, "languages": LANGUAGES}
 
 
 def register(app: Flask) -> None:

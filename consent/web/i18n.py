@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from flask import has_request_context, session
+from flask import has_request_context, request, session
 from flask_login import current_user
 
 LANGUAGES = {"en": "English", "es": "Español"}
@@ -138,6 +138,36 @@ SPANISH = {
     "the student turned 18 and now holds the rights":
         "el estudiante cumplió 18 años y ahora tiene los derechos",
     "valid through %(date)s": "válido hasta el %(date)s",
+    # the sign-in pages (before anyone is signed in)
+    "Sign in": "Iniciar sesión",
+    "Email": "Correo electrónico",
+    "Keep me signed in on this device": "Mantener la sesión iniciada en este dispositivo",
+    "Family member?": "¿Es familiar de un estudiante?",
+    "Sign in with a link sent by email": "Inicie sesión con un enlace enviado por correo",
+    "instead of a password.": "en lugar de una contraseña.",
+    "That email and password do not match an active account.":
+        "Ese correo y esa contraseña no corresponden a una cuenta activa.",
+    "Sign in by email": "Iniciar sesión por correo",
+    "Enter the email address your school has for you. We will send you a link that signs "
+    "you in once.":
+        "Escriba el correo electrónico que la escuela tiene de usted. Le enviaremos un "
+        "enlace que inicia su sesión una vez.",
+    "Enter your email address.": "Escriba su correo electrónico.",
+    "Email me a sign-in link": "Enviarme un enlace para iniciar sesión",
+    "Sign in with a password instead": "Iniciar sesión con una contraseña",
+    "Check your email": "Revise su correo",
+    "If that address belongs to a family account here, a sign-in link is on its way. It "
+    "works once, for a short time.":
+        "Si esa dirección pertenece a una cuenta de familia, le enviamos un enlace para "
+        "iniciar sesión. Funciona una vez y por poco tiempo.",
+    "Ask for another link": "Pedir otro enlace",
+    "Press the button to sign in to Accordant.":
+        "Pulse el botón para iniciar sesión en Accordant.",
+    "Link not valid": "Enlace no válido",
+    "This link no longer works": "Este enlace ya no funciona",
+    "Sign-in links work once and only for a short time. Ask for a new one.":
+        "Los enlaces para iniciar sesión funcionan una vez y por poco tiempo. Pida uno nuevo.",
+    "Email me a new sign-in link": "Enviarme un enlace nuevo",
     # the menu every signed-in family member sees (base.html, _nav.html)
     "Main": "Principal",
     "Home": "Inicio",
@@ -231,11 +261,23 @@ def page_language() -> str:
     A family member's language (`current_language`); English for anyone with a staff
     role, whose pages are English only, so no page mixes the two.
     """
-    if not has_request_context() or not current_user.is_authenticated:
+    if not has_request_context():
         return "en"
+    if not current_user.is_authenticated:
+        return visitor_language()
     if current_user.has_any_role(*STAFF_ROLES) or not current_user.has_any_role(*FAMILY_ROLES):
         return "en"
     return current_language()
+
+
+def visitor_language() -> str:
+    """The language of the sign-in pages for someone not signed in: the one chosen on
+    them (kept in the session), else `?lang=` (a Spanish sign-in email links with it),
+    else what the browser prefers."""
+    for chosen in (session.get("language"), request.args.get("lang")):
+        if chosen in LANGUAGES:
+            return chosen
+    return request.accept_languages.best_match(list(LANGUAGES), default="en")
 
 
 def ledger_label(kind: str, code: str | None, language: str | None = None) -> str:

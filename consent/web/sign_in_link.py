@@ -6,7 +6,7 @@ fetch every link in a message therefore cannot use it up.
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_login import login_user
 from wtforms import EmailField
 from wtforms.validators import DataRequired, Length
@@ -16,7 +16,8 @@ from consent.extensions import db
 from consent.services import audit
 from consent.services.actors import actor_for
 from consent.services.sign_in_links import send_sign_in_link, use_sign_in_link
-from consent.web.forms import CleanTextForm
+from consent.web.forms import CleanTextForm, LanguageForm
+from consent.web.i18n import LANGUAGES, visitor_language
 
 bp = Blueprint("sign_in_link", __name__, url_prefix="/auth/link")
 TOKEN_MAX = 100
@@ -36,17 +37,34 @@ def request_link():
     """Ask for a link; the answer is the same for every address."""
     form = LinkRequestForm()
     if form.validate_on_submit():
-        send_sign_in_link(form.email.data)
+        send_sign_in_link(form.email.data, visitor_language())
         db.session.commit()
         return render_template("auth/link_sent.html")
     status = 422 if form.is_submitted() else 200
     return render_template("auth/link_request.html", form=form), status
 
 
+@bp.post("/language")
+@public
+def set_language():
+    """The sign-in pages' language switch, for someone not signed in (kept in the
+    session; a signed-in family member's language is their account's)."""
+    form = LanguageForm()
+    if form.validate():
+        session["language"] = form.language.data
+    target = request.form.get("next") or ""
+    if target not in (url_for("auth.login"), url_for(".request_link")):
+        target = url_for("auth.login")  # only the sign-in pages, nothing else is followed
+    return redirect(target)
+
+
 @bp.get("/<token>")
 @public
 def confirm(token: str):
-    """The page an emailed link opens: one button that signs in."""
+    """The page an emailed link opens: one button that signs in (in the language of
+    the email, which links with ?lang=)."""
+    if request.args.get("lang") in LANGUAGES:
+        session["language"] = request.args["lang"]
     return render_template("auth/link_confirm.html", form=LinkUseForm(), token=token[:TOKEN_MAX])
 
 

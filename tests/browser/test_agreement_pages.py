@@ -79,7 +79,7 @@ def test_sign_in_works_with_csrf_enabled(app_config, request, page):
     user = make.user("legal", email="legal@riverside.example", name="Lee Legal")
 
     page.goto(f"{live_server}/auth/login")
-    token = page.locator("form input[name=csrf_token]")
+    token = page.locator("form.card input[name=csrf_token]")  # the sign-in form's own
     expect(token).to_have_count(1)
     assert len(token.get_attribute("value")) > 20
 

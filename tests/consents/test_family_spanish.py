@@ -28,7 +28,9 @@ from workflows.consent import CONSENT
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 SHARED_TEMPLATES = ("base.html", "_nav.html", "home.html", "notifications/index.html",
-                    "auth/password.html")
+                    "auth/password.html", "auth/login.html", "auth/link_request.html",
+                    "auth/link_sent.html", "auth/link_confirm.html", "auth/link_invalid.html",
+                    "auth/_language.html")
 MENU_ES = ("Inicio", "Sus hijos", "Notificaciones", "Contraseña", "Cerrar sesión")
 MENU_EN = (">Home<", ">Your children<", ">Notifications<", ">Password<", ">Sign out<")
 
@@ -291,3 +293,53 @@ def test_the_sign_in_link_email_is_in_the_family_language(app, db, family, mailb
     assert "Funciona una sola vez y durante 15 minutos:" in body
     assert re.search(r"http://localhost/auth/link/[A-Za-z0-9_-]+", body)
     assert "Hello" not in body and "sign in" not in body
+
+
+SIGN_IN_EN = (">Sign in<", "Email me a sign-in link", "Keep me signed in", "Family member?")
+
+
+def test_the_sign_in_pages_follow_the_browser_or_the_visitors_choice(app):
+    visitor = app.test_client()
+    english = visitor.get("/auth/login").get_data(as_text=True)
+    assert '<html lang="en">' in english and ">Sign in<" in english
+    page = visitor.get("/auth/login", headers={"Accept-Language": "es-MX,es;q=0.9,en;q=0.5"}
+                       ).get_data(as_text=True)
+    assert '<html lang="es">' in page
+    assert "Iniciar sesión" in page and "Mantener la sesión iniciada" in page
+    assert not [text for text in SIGN_IN_EN if text in page]
+    # Chosen on the page: kept for the visit, whatever the browser says.
+    r = visitor.post("/auth/link/language", data={
+        "language": "es", "next": "/auth/link"})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/auth/link")
+    page = visitor.get("/auth/link").get_data(as_text=True)
+    assert '<html lang="es">' in page and "Enviarme un enlace para iniciar sesión" in page
+    # Nothing but the sign-in pages is followed.
+    r = visitor.post("/auth/link/language", data={
+        "language": "es", "next": "https://evil.example/"})
+    assert r.headers["Location"].endswith("/auth/login")
+
+
+def test_a_roster_guardian_who_asks_in_spanish_is_answered_in_spanish(app, db, make, mailbox):
+    deliver, messages = mailbox
+    p = make_partnership(make)
+    roster_guardian = make.guardian(None, given="Rosa", family="Núñez",
+                                    email="rosa.nunez@family.example")
+    make.link(p.other_student, roster_guardian)
+    db.session.commit()
+    visitor = app.test_client()
+    visitor.get("/auth/link", headers={"Accept-Language": "es"})
+    r = visitor.post("/auth/link", headers={"Accept-Language": "es"}, data={
+        "email": "rosa.nunez@family.example"})
+    assert "Revise su correo" in r.get_data(as_text=True)
+    assert deliver() == 1
+    [message] = messages
+    body = _body(message) if not message.is_multipart() else \
+        message.get_payload(0).get_payload(decode=True).decode()
+    link = re.search(r"http://localhost(/auth/link/[A-Za-z0-9_-]+\?lang=es)", body).group(1)
+    # Opened in another browser (a phone), the page follows the email's language.
+    phone = app.test_client()
+    page = phone.get(link).get_data(as_text=True)
+    assert '<html lang="es">' in page and "Pulse el botón para iniciar sesión" in page
+    assert phone.post(link.split("?")[0]).status_code == 302
+    family_page = phone.get("/family/").get_data(as_text=True)
+    assert '<html lang="es">' in family_page
