@@ -44,7 +44,7 @@ def agreement_window(agreement: Agreement) -> Window | None:
     start = max(start_of_day(agreement.start_date), agreement.executed_at)
     end = end_of_day(agreement.end_date)
     if agreement.ended_on is not None:
-        end = min(end, start_of_day(agreement.ended_on))
+        end = min(end, agreement.ended_at or start_of_day(agreement.ended_on))
     if agreement.superseded_at is not None:
         end = min(end, agreement.superseded_at)
     return Window(start, end)

@@ -66,6 +66,9 @@ class Agreement(TimestampMixin, db.Model):
     # First local date on which the agreement is no longer in force because it was
     # terminated or superseded early; None when it runs to its end date.
     ended_on: Mapped[date | None]
+    # A termination with immediate effect ends at the instant it was made, not at the
+    # start of `ended_on`: what was permitted earlier that day stays permitted.
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     end_reason: Mapped[str | None] = mapped_column(sa.Text)
     # The instant a successor took over; coverage passes on exactly here.
     superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

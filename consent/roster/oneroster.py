@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from consent.untrusted_text import has_forbidden
+
 logger = logging.getLogger(__name__)
 
 ORGS, USERS, DEMOGRAPHICS = "orgs.csv", "users.csv", "demographics.csv"
@@ -367,7 +369,7 @@ class _Parser:
         if not value:
             self.error(file, row, column, "is required")
             return None
-        return value if self._text_ok(file, row, column, value, MAX_ID) else None
+        return value if self._text_ok(file, row, column, value, MAX_ID, invisible=True) else None
 
     def _names(self, file: str, row: int, rec: dict[str, str], given_column: str = "givenName",
                family_column: str = "familyName") -> tuple[str, str] | None:
@@ -386,7 +388,10 @@ class _Parser:
                 ok = False
         return (given, family) if ok else None
 
-    def _text_ok(self, file: str, row: int, column: str, value: str, limit: int) -> bool:
+    def _text_ok(self, file: str, row: int, column: str, value: str, limit: int,
+                 invisible: bool = False) -> bool:
+        """Length and characters; `invisible` also refuses every invisible format
+        character (a zero-width space makes an id look like another one)."""
         if len(value) > limit:
             self.error(file, row, column, f"is longer than {limit} characters")
             return False
@@ -394,6 +399,13 @@ class _Parser:
         # that happens to decode), not that someone has that name.
         if any(unicodedata.category(c) == "Cc" for c in value):
             self.error(file, row, column, "contains a control character")
+            return False
+        # Direction overrides reorder how the rest of a line displays (in emails, pages
+        # and the consent history); names in right-to-left scripts do not need them.
+        if has_forbidden(value) or (invisible and any(
+                unicodedata.category(c) == "Cf" for c in value)):
+            self.error(file, row, column, "contains an invisible formatting character "
+                       "(such as a text-direction override or a zero-width space)")
             return False
         return True
 
@@ -403,7 +415,7 @@ class _Parser:
         value = unicodedata.normalize("NFC", value.strip()).lower()
         if not value:
             return True, None
-        if not self._text_ok(file, row, column, value, MAX_EMAIL):
+        if not self._text_ok(file, row, column, value, MAX_EMAIL, invisible=True):
             return False, None
         if not _EMAIL.fullmatch(value):
             self.error(file, row, column, f"{value!r} is not an email address")

@@ -564,7 +564,8 @@ def terminate(agreement: Agreement, actor: Actor, reason: str, effective: date,
               expected_version: int | None):
     """Give notice of termination with a reason. Rules stop covering the agreement
     from the first instant of `effective` (a local date); on that date the state
-    becomes terminated (at once when it is today).
+    becomes terminated. When it is today, both happen at once and the rules stop at
+    this instant: a termination never takes back what was permitted before it.
     """
     if not reason.strip():
         raise ValidationFailed("give the reason for terminating", field="reason")
@@ -585,6 +586,7 @@ def terminate(agreement: Agreement, actor: Actor, reason: str, effective: date,
     agreement.ended_on, agreement.end_reason = effective, reason
     notice = {"reason": reason, "effective_on": effective.isoformat()}
     if effective <= today:
+        agreement.ended_at = utcnow()  # in force until now, not until midnight
         fire(agreement, "terminate", actor, locked=True, data=notice)
     else:
         db.session.flush()

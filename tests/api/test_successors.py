@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from consent.access.decisions import decide
 from consent.models import Agreement, Organization, Student
 from consent.services import agreements as service
-from consent.timeutil import end_of_day, start_of_day
+from consent.timeutil import end_of_day, iso, start_of_day, utcnow
 from tests.api.helpers import bearer, make_partnership
 from tests.api.test_roles import active_agreement, run_to_execution
 from tests.factories import district_today
@@ -202,3 +202,35 @@ def test_signing_with_a_stale_version_is_refused(client, db, make):
     r = client.post(f"/api/v1/agreements/{aid}/signatures",
                     json={**body, "version": sent["version"]}, headers=d_sig)
     assert r.status_code == 200, r.json
+
+
+def test_a_termination_at_once_does_not_take_back_what_was_permitted_before_it(client, db,
+                                                                              make):
+    p = make_partnership(make)
+    aid = active_agreement(client, make, p)
+    _grant(client, make, p, aid, ["attendance"])
+    enforcer = bearer(make.client_token(p.partner))
+    before = utcnow()
+    ask = {"recipient": "promise", "student": "S-1001", "category": "attendance",
+           "purpose": "academic_support", "at": iso(before)}
+    assert client.post("/api/v1/decisions", headers=enforcer, json=ask
+                       ).json["data"]["decision"] == "permit"
+    r = client.post(f"/api/v1/agreements/{aid}/events/terminate",
+                    headers=bearer(make.user_token(p.legal)), json={"reason": "partner closed"})
+    assert r.status_code == 200, r.json
+    assert r.json["data"]["state"] == "terminated"
+    db.session.expire_all()
+    terminated_at = db.session.get(Agreement, aid).ended_at
+    assert before < terminated_at <= utcnow()
+    # The same question about the same earlier instant gets the same answer, from the
+    # compiled rules and from the database alike; from the termination on, deny.
+    assert client.post("/api/v1/decisions", headers=enforcer, json=ask
+                       ).json["data"]["decision"] == "permit"
+    assert _decision(db, before).decision == "permit"
+    assert _decision(db, terminated_at - timedelta(microseconds=1)).decision == "permit"
+    assert _decision(db, terminated_at).decision == "deny"
+    now = client.post("/api/v1/decisions", headers=enforcer, json={**ask, "at": iso(utcnow())})
+    assert now.json["data"]["decision"] == "deny"
+    # The bundle keeps nothing that is still to come.
+    bundle = client.get("/api/v1/rules/bundle", headers=enforcer).json["bundle"]
+    assert [g["valid_until"] for g in bundle["grants"]] == []  # nothing left to come

@@ -385,3 +385,21 @@ def test_the_grades_are_those_agreements_accept():
     from consent.roster.oneroster import GRADES
 
     assert GRADE["enum"] == list(GRADES)
+
+
+@pytest.mark.parametrize(("column", "value"), [
+    ("givenName", "Lu\u202eis"), ("familyName", "Ruiz\u2066"), ("sourcedId", "stu-1\u200b"),
+    ("email", "ana\u200d@example.org")])
+def test_invisible_formatting_characters_are_refused(tmp_path, column, value):
+    users = base_users()
+    users[0][column] = value
+    roster = parse_roster(write(tmp_path, users=users))
+    assert ("users.csv", 2, column) in issues(roster)
+    assert any("invisible formatting character" in e.reason for e in roster.errors)
+
+
+def test_a_right_to_left_mark_in_a_name_is_kept(tmp_path):
+    users = base_users()
+    users[0]["givenName"] = "\u200fسارة"  # a mark right-to-left names may carry
+    roster = parse_roster(write(tmp_path, users=users))
+    assert roster.errors == []
