@@ -12,8 +12,8 @@ from consent.api import schemas as s
 from consent.api.serializers import consent_dict, student_dict
 from consent.api.spec import operation
 from consent.api.validation import json_body, version_from
-from consent.auth.permissions import family_student, family_students
-from consent.errors import NotFound
+from consent.auth.permissions import family_student, family_students, is_adult
+from consent.errors import Forbidden, NotFound
 from consent.extensions import db
 from consent.services import consents as service
 from consent.services import receipts
@@ -44,6 +44,10 @@ def list_family_students():
 def get_family_student(student_id: int):
     student = _own_student(student_id)
     today = local_date(utcnow())
+    if student.user_id != g.principal.user.id and is_adult(student, today):
+        # From 18 the records are the student's, not their guardians'.
+        raise Forbidden("this student is 18 or older and decides about their own records; "
+                        "their consents are theirs to see")
     options = [{"agreement": a.id, "title": a.title,
                 "recipients": sorted(o.slug for o in a.recipients),
                 "purposes": list(a.purposes), "categories": list(a.categories),

@@ -15,7 +15,12 @@ from flask_login import current_user
 
 from consent.access.facts import lineage_ids
 from consent.auth.access import roles_accepted
-from consent.auth.permissions import consent_authority, family_student, family_students
+from consent.auth.permissions import (
+    consent_authority,
+    family_student,
+    family_students,
+    is_adult,
+)
 from consent.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from consent.extensions import db
 from consent.models import Consent, ConsentEvent, DataCategory, Disclosure, Student, User
@@ -121,7 +126,12 @@ def _decision_form(option: dict, form: ConsentDecisionForm | None = None,
 def _render_student(student: Student, status: int = 200, posted: tuple[str, object] | None = None,
                     revoke_forms: dict | None = None):
     user = _user()
-    allowed, acting_as, reason = consent_authority(user, student, local_date(utcnow()))
+    today = local_date(utcnow())
+    if student.user_id != user.id and is_adult(student, today):
+        # From 18 the records are the student's: a guardian sees only that they moved on.
+        return render_template("family/adult_student.html", student=student), (
+            status if status >= 400 else 200)
+    allowed, acting_as, reason = consent_authority(user, student, today)
     options = _options(student, user)
     for option in options:
         bound = posted[1] if posted and posted[0] == option["key"] else None

@@ -129,6 +129,10 @@ SPANISH = {
         "se registró otra decisión para esta organización después de que usted abrió esta "
         "página; no se cambió nada: revise la página y decida de nuevo",
     "Ended with the agreement": "Terminó con el acuerdo",
+    "%(name)s is 18 or older and now decides about their own school records: their answers, "
+    "their history and who received their records are theirs to see.":
+        "%(name)s tiene 18 años o más y ahora decide sobre sus propios registros escolares: "
+        "sus respuestas, su historial y quién recibió sus registros son suyos.",
     "remove the invisible control characters (such as NUL or text-direction overrides)":
         "quite los caracteres de control invisibles (como NUL o los que cambian la "
         "dirección del texto)",

@@ -310,3 +310,28 @@ def test_a_later_answer_replaces_a_refusal_so_one_answer_is_current(app, db, mak
         Consent.student_id == p.student.id, Consent.state.in_(["granted", "refused"]))
         .order_by(Consent.category)).all()
     assert current == [("attendance", "granted"), ("behavior", "granted")]
+
+
+def test_from_18_a_guardian_no_longer_sees_the_students_answers(app, db, make, login, client):
+    p = make_partnership(make)
+    agreement = _open_agreement(db, make, p)
+    p.student.birth_date = _birthday_in(-1)  # turned 18 yesterday
+    student_user = make.user("student", email="ana@student.example", name="Ana O'Brien")
+    p.student.user_id = student_user.id
+    db.session.commit()
+    with app.test_request_context():
+        _grant(db, student_user, p.student, agreement)  # her own decision
+    own = login(student_user).get(f"/family/students/{p.student.id}").get_data(as_text=True)
+    assert "Your answers" in own and 'data-consent="' in own
+    r = login(p.guardian_user).get(f"/family/students/{p.student.id}")
+    page = r.get_data(as_text=True)
+    assert r.status_code == 200
+    assert "is 18 or older and now decides about their own school records" in page
+    for private in ('data-consent="', "Your answers", "Who received what", "History"):
+        assert private not in page, private
+    r = client.get(f"/api/v1/students/{p.student.id}",
+                   headers={"Authorization": f"Bearer {make.user_token(p.guardian_user)}"})
+    assert r.status_code == 403 and "consents" not in r.get_data(as_text=True).split(
+        '"message"')[0]
+    assert client.get(f"/api/v1/students/{p.student.id}", headers={
+        "Authorization": f"Bearer {make.user_token(student_user)}"}).status_code == 200
