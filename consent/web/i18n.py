@@ -129,6 +129,8 @@ SPANISH = {
         "se registró otra decisión para esta organización después de que usted abrió esta "
         "página; no se cambió nada: revise la página y decida de nuevo",
     "Ended with the agreement": "Terminó con el acuerdo",
+    "Not a valid date value.": "La fecha no es válida.",
+    "Not a valid integer value.": "El número no es válido.",
     "%(name)s is 18 or older and now decides about their own school records: their answers, "
     "their history and who received their records are theirs to see.":
         "%(name)s tiene 18 años o más y ahora decide sobre sus propios registros escolares: "
@@ -321,8 +323,27 @@ def purpose_phrase(code: str, language: str) -> str:
     return label[:1].lower() + label[1:]
 
 
+# Messages written with their values already in them (by form fields and services):
+# matched by pattern when the exact text is not in the catalogue.
+SPANISH_PATTERNS = [
+    (re.compile(r"'(.*)' is not a valid choice for this field\.", re.S),
+     r"'\1' no es una opción válida."),
+    (re.compile(r"consent cannot run past the agreement's end date (\S+)"),
+     r"el permiso no puede durar más allá de la fecha final del acuerdo (\1)"),
+    (re.compile(r"this record changed since you loaded it .*; reload it", re.S),
+     "este registro cambió después de que usted abrió la página; vuelva a cargarla"),
+    (re.compile(r"'(.*)' is not covered by the agreement", re.S),
+     r"'\1' no está incluido en el acuerdo"),
+]
+PATTERNS = {"es": SPANISH_PATTERNS}
+
+
 def translate(text: str, language: str | None = None, **values) -> str:
     """`text` in `language` (default: the current one), with `%(name)s` values filled in."""
-    catalogue = CATALOGUES.get(language or current_language(), {})
-    result = catalogue.get(text, text)
+    language = language or current_language()
+    catalogue = CATALOGUES.get(language, {})
+    result = catalogue.get(text)
+    if result is None:
+        result = next((pattern.sub(words, text) for pattern, words in
+                       PATTERNS.get(language, ()) if pattern.fullmatch(text)), text)
     return result % values if values else result

@@ -4,6 +4,7 @@ consent history, and the emails sent to them. Everyone else keeps the English.""
 
 from __future__ import annotations
 
+import html
 import io
 import re
 from datetime import timedelta
@@ -343,3 +344,33 @@ def test_a_roster_guardian_who_asks_in_spanish_is_answered_in_spanish(app, db, m
     assert phone.post(link.split("?")[0]).status_code == 302
     family_page = phone.get("/family/").get_data(as_text=True)
     assert '<html lang="es">' in family_page
+
+
+def test_form_and_service_messages_reach_a_spanish_family_in_spanish(db, login, family):
+    p, agreement = family
+    _spanish(db, p.guardian_user)
+    guardian = login(p.guardian_user)
+    url = f"/family/students/{p.student.id}/consents"
+    base = {"agreement": agreement.id, "recipient": "promise", "form_version": 1,
+            "purposes": ["academic_support"], "categories": ["attendance"], "decision": "grant"}
+    cases = [
+        ({"valid_through": "2027-01-1x"}, "La fecha no es válida.", "Not a valid date value"),
+        ({"purposes": ["enrichment"]}, "'enrichment' no es una opción válida.",
+         "is not a valid choice"),
+        ({"valid_through": (agreement.end_date + timedelta(days=30)).isoformat()},
+         "el permiso no puede durar más allá de la fecha final del acuerdo "
+         f"({agreement.end_date.isoformat()})", "cannot run past"),
+    ]
+    for change, spanish, english in cases:
+        page = html.unescape(post_decision(guardian, url, {**base, **change}
+                                           ).get_data(as_text=True))
+        assert spanish in page, change
+        assert english not in page, change
+    post_decision(guardian, url, base)
+    consent = db.session.scalar(sa.select(Consent))
+    stale = consent.version_id
+    guardian.post(f"/family/consents/{consent.id}/revoke", data={"version": stale})
+    page = guardian.post(f"/family/consents/{consent.id}/revoke", data={"version": stale}
+                         ).get_data(as_text=True)
+    assert "este registro cambió después de que usted abrió la página" in page
+    assert "changed since you loaded it" not in page
