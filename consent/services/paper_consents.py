@@ -111,9 +111,11 @@ def record_paper_consent(user: User, actor: Actor, *, student_ref: str,
         raise Forbidden("your organization is not a party to this agreement", field="agreement")
     _check_signed_on(signed_on, student, agreement)
     sha256 = hashlib.sha256(scan).hexdigest()
+    signer = _signer(student, signer_email)
     earlier = _same_form(student, sha256, signed_on, agreement_id, recipient_slug, purposes,
                          categories, decision)
     if earlier is not None:
+        _refuse_other_signer(earlier[1], signer.display_name if signer else student.display_name)
         return earlier  # a double submit: the form is already recorded
     _refuse_if_overtaken(student, agreement, recipient_slug, purposes, categories, signed_on)
     record = PaperConsentScan(
@@ -124,8 +126,7 @@ def record_paper_consent(user: User, actor: Actor, *, student_ref: str,
     db.session.add(record)
     db.session.flush()
     actor = dataclasses.replace(actor, channel="paper")  # the ledger says where it came from
-    signing = consent_service.PaperSigning(_signer(student, signer_email), signed_on,
-                                           f"scan #{record.id}")
+    signing = consent_service.PaperSigning(signer, signed_on, f"scan #{record.id}")
     consents = consent_service.decide(student, user, actor, agreement_id=agreement_id,
                       recipient_slug=recipient_slug, purposes=purposes, categories=categories,
                       decision=decision, paper=signing)
@@ -167,6 +168,18 @@ def _same_form(student: Student, sha256: str, signed_on: date, agreement_id: int
         if got == wanted and granted == {decision == "grant"}:
             return consents, record
     return None
+
+
+def _refuse_other_signer(record: PaperConsentScan, signed_by: str) -> None:
+    """A resubmitted form naming another signer is a correction the ledger cannot take
+    silently (who signed is part of what was recorded).
+
+    :raises Conflict: the earlier record names someone else.
+    """
+    if record.signed_by != signed_by:
+        raise Conflict(f"this form is already recorded (scan #{record.id}) as signed by "
+                       f"{record.signed_by}; a different signer needs a new signed form",
+                       field="signer")
 
 
 def _decided_on(event: ConsentEvent, paper_days: dict[int, date]) -> date:

@@ -200,3 +200,21 @@ def test_the_same_form_posted_twice_is_recorded_once(db, make, login):
     assert _ledger_size(db) == after_first and _count(db, Consent) == 2
     (scan,) = db.session.scalars(sa.select(PaperConsentScan)).all()
     assert f"scan #{scan.id} is stored" in staff.get("/staff/paper").get_data(as_text=True)
+
+
+def test_the_same_form_sent_again_with_another_signer_is_refused_not_reported_recorded(
+        db, make, login):
+    p = make_partnership(make)
+    agreement = _open_agreement(db, make, p)
+    other = make.user("guardian", email="ray@family.example")
+    make.link(p.student, make.guardian(other, given="Ray", family="O'Brien"))
+    staff = login(make.user("staff", org=p.partner))
+    assert _post(staff, agreement).status_code == 302
+    recorded = _ledger_size(db)
+    again = _post(staff, agreement, signer="ray@family.example")
+    assert again.status_code == 409
+    page = again.get_data(as_text=True)
+    assert 'id="signer-error"' in page and "as signed by Maria O&#39;Brien" in page
+    assert _ledger_size(db) == recorded
+    (scan,) = db.session.scalars(sa.select(PaperConsentScan)).all()
+    assert scan.signed_by == "Maria O'Brien"
