@@ -43,7 +43,8 @@ def list_family_students():
            tag="families", roles=FAMILY)
 def get_family_student(student_id: int):
     student = _own_student(student_id)
-    today = local_date(utcnow())
+    now = utcnow()
+    today = local_date(now)
     if student.user_id != g.principal.user.id and is_adult(student, today):
         # From 18 the records are the student's, not their guardians'.
         raise Forbidden("this student is 18 or older and decides about their own records; "
@@ -56,8 +57,11 @@ def get_family_student(student_id: int):
                 "ledger_seen": {o.slug: service.ledger_position(student.id, o.id, lineage_ids(a))
                                 for o in a.recipients}}
                for a in service.consentable_agreements(student, today)]
-    return {"data": {**student_dict(student), "agreements": options,
-                     "consents": [consent_dict(c) for c in service.student_consents(student)]}}
+    # A grant whose agreement (and any successor) is over shares nothing any more.
+    consents = [{**consent_dict(c), "ended_with_agreement":
+                 c.state == "granted" and service.ended_with_agreement(c, now)}
+                for c in service.student_consents(student)]
+    return {"data": {**student_dict(student), "agreements": options, "consents": consents}}
 
 
 @operation(bp, "/students/<int:student_id>/consents", "POST",

@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, render_template
 
+from consent.i18n import purpose_phrase, translate
 from consent.models import Agreement, Student
 from consent.services.documents import category_schedule
 from consent.timeutil import utcnow
-from consent.web.i18n import purpose_phrase, translate
 
 TEMPLATE = "documents/consent_form.html"
 LANGUAGES = ("en", "es")

@@ -6,8 +6,8 @@ import sqlalchemy as sa
 from flask import render_template
 
 from consent.extensions import db
+from consent.i18n import purpose_phrase, translate
 from consent.models import Agreement, ConsentForm, DataCategory
-from consent.web.i18n import purpose_phrase, translate
 
 LANGUAGES = {
     "en": "Consent to share school records",

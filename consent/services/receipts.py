@@ -15,10 +15,10 @@ import sqlalchemy as sa
 from flask import render_template
 
 from consent.extensions import db
+from consent.i18n import purpose_label, translate
 from consent.models import Consent, ConsentEvent, ConsentReceipt, DataCategory, Student, User
 from consent.services.notifications import enqueue_email
 from consent.timeutil import district_zone, utcnow
-from consent.web.i18n import purpose_label, translate
 from documents import html_to_pdf, sha256_hex
 
 logger = logging.getLogger(__name__)

@@ -11,25 +11,9 @@ from flask import Flask
 from markupsafe import Markup
 
 from consent.auth.access import public
+from consent.i18n import LANGUAGES, page_language, translate
 from consent.timeutil import district_zone, iso
-from consent.web import (
-    admin,
-    agreements,
-    calendar,
-    clauses,
-    consent_requests,
-    documents,
-    family,
-    home,
-    notifications,
-    paper_consents,
-    roster_upload,
-    sign_in_link,
-    staff,
-    verify,
-)
 from consent.web.forms import LEGAL_BASIS_LABELS
-from consent.web.i18n import LANGUAGES, page_language, translate
 
 
 def local_time(at: datetime | None) -> Markup | str:
@@ -67,6 +51,25 @@ def _page_language_context() -> dict:
 
 def register(app: Flask) -> None:
     """Register the page blueprints and declare the static files public."""
+    # Imported here, not at the top: services and auth import helpers from this package
+    # (forms), and importing it must not pull in every page, which import those services.
+    from consent.web import (
+        admin,
+        agreements,
+        calendar,
+        clauses,
+        consent_requests,
+        documents,
+        family,
+        home,
+        notifications,
+        paper_consents,
+        roster_upload,
+        sign_in_link,
+        staff,
+        verify,
+    )
+
     app.view_functions["static"] = public(app.view_functions["static"])
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(humanize, "humanize")

@@ -23,6 +23,14 @@ from consent.auth.permissions import (
 )
 from consent.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from consent.extensions import db
+from consent.i18n import (
+    LANGUAGES,
+    current_language,
+    ledger_label,
+    ledger_reason,
+    purpose_label,
+    translate,
+)
 from consent.models import Consent, ConsentEvent, DataCategory, Disclosure, Student, User
 from consent.services import consents as service
 from consent.services import receipts
@@ -35,14 +43,6 @@ from consent.web.forms import (
     LanguageForm,
     RevokeForm,
 )
-from consent.web.i18n import (
-    LANGUAGES,
-    current_language,
-    ledger_label,
-    ledger_reason,
-    purpose_label,
-    translate,
-)
 from workflows import InvalidTransition, TransitionRefused
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ FAMILY = ("guardian", "student")
 
 @bp.context_processor
 def _language_context() -> dict:
-    """The family pages speak the family's language (see consent.web.i18n)."""
+    """The family pages speak the family's language (see consent.i18n)."""
     return {"_": translate, "lang": current_language(), "languages": LANGUAGES,
             "ledger_label": ledger_label, "ledger_reason": ledger_reason}
 

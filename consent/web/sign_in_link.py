@@ -13,11 +13,11 @@ from wtforms.validators import DataRequired, Length
 
 from consent.auth.access import public
 from consent.extensions import db
+from consent.i18n import LANGUAGES, visitor_language
 from consent.services import audit
 from consent.services.actors import actor_for
 from consent.services.sign_in_links import send_sign_in_link, use_sign_in_link
 from consent.web.forms import CleanTextForm, LanguageForm
-from consent.web.i18n import LANGUAGES, visitor_language
 
 bp = Blueprint("sign_in_link", __name__, url_prefix="/auth/link")
 TOKEN_MAX = 100

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from consent.web.i18n import SPANISH
+from consent.i18n import SPANISH
 from tests.api.helpers import make_partnership
 from tests.consents.test_consent_semantics import _open_agreement
 from tests.web.helpers import post_decision

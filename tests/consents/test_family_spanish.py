@@ -16,10 +16,10 @@ import sqlalchemy as sa
 from pypdf import PdfReader
 
 from consent.demo.command import CATEGORIES
+from consent.i18n import SPANISH, SPANISH_LEDGER, ledger_label
 from consent.models import Consent, ConsentForm, DataCategory, Notification
 from consent.services.consent_sweeps import expire_due
 from consent.timeutil import end_of_day
-from consent.web.i18n import SPANISH, SPANISH_LEDGER, ledger_label
 from tests.api.helpers import make_partnership
 from tests.conftest import PASSWORD
 from tests.consents.test_consent_semantics import _open_agreement

@@ -186,6 +186,9 @@ def test_a_consent_under_a_terminated_agreement_shows_as_ended_without_revoke(
     revoke = f'action="/family/consents/{consent.id}/revoke"'
     page = family.get(f"/family/students/{p.student.id}").get_data(as_text=True)
     assert revoke in page and "Ended with the agreement" not in page
+    api_view = client.get(f"/api/v1/students/{p.student.id}",
+                          headers=bearer(make.user_token(p.guardian_user))).get_json()
+    assert [c["ended_with_agreement"] for c in api_view["data"]["consents"]] == [False]
     r = client.post(f"/api/v1/agreements/{agreement.id}/events/terminate",
                     json={"reason": "program closed"},
                     headers=bearer(make.user_token(p.legal)))
@@ -194,6 +197,10 @@ def test_a_consent_under_a_terminated_agreement_shows_as_ended_without_revoke(
     row = page.split(f'data-consent="{consent.id}"', 1)[1].split("</tr>", 1)[0]
     assert "Ended with the agreement" in row
     assert revoke not in page
+    api_view = client.get(f"/api/v1/students/{p.student.id}",
+                          headers=bearer(make.user_token(p.guardian_user))).get_json()
+    assert [(c["state"], c["ended_with_agreement"]) for c in api_view["data"]["consents"]] == [
+        ("granted", True)]
 
 
 def test_a_termination_still_to_come_or_a_successor_on_its_way_keeps_the_consent_live(
