@@ -1,12 +1,13 @@
 """Full compile of every recipient, in a fresh process: time and peak memory.
 
-The parent runs `python -m bench.compile_scale` once for `compile_rules` over every
-recipient and once for the baseline (one SELECT of every consent row, every column,
-into tuples), so that each child's ru_maxrss is its own peak and not the world
-builder's. Each child: create the app, warm up (mappers, a trivial query), then
-`repeats` timed runs without tracemalloc (ru_maxrss is read after the first), then
-one run under tracemalloc for the Python allocation peak. Everything a run produces
-is kept until the run ends, as a server keeps every recipient's compiled rules.
+The parent runs `python -m bench.compile_scale` once for `compile_all` (every
+recipient, as a district bundle or export compiles them) and once for the baseline
+(one SELECT of every consent row, every column, into tuples), so that each child's
+ru_maxrss is its own peak and not the world builder's. Each child: create the app,
+warm up (mappers, a trivial query), then `repeats` timed runs without tracemalloc
+(ru_maxrss is read after the first), then one run under tracemalloc for the Python
+allocation peak. Everything a run produces is kept until the run ends, as a server
+keeps every recipient's compiled rules.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def _child(spec: dict) -> dict:
     import sqlalchemy as sa
 
     from bench.common import make_app
-    from consent.access.bundle import category_fields, compile_rules
+    from consent.access.bundle import category_fields, compile_all
     from consent.access.facts import rules_version
     from consent.extensions import db
     from consent.models import Consent, Organization
@@ -53,8 +54,8 @@ def _child(spec: dict) -> dict:
         category_fields()
         table = Consent.__table__
 
-        def compile_all():
-            return [compile_rules(r, versions[r.id], now) for r in recipients]
+        def compile_every():
+            return compile_all(recipients, versions, now)
 
         def select_all():
             return [tuple(row) for row in db.session.execute(sa.select(*table.columns))]
@@ -66,7 +67,7 @@ def _child(spec: dict) -> dict:
                                                     for g in c.exception_grants)}
             return {"rows": len(result)}
 
-        fn = compile_all if spec["mode"] == "compile" else select_all
+        fn = compile_every if spec["mode"] == "compile" else select_all
         db.session.execute(sa.select(Consent.id).limit(1)).all()  # warm-up: connect, mappers
         db.session.remove()
         gc.collect()

@@ -11,9 +11,11 @@ recompiles only that student's grants (see `consent.access.cache`).
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import chain
 
 import sqlalchemy as sa
 from flask import current_app
@@ -223,8 +225,60 @@ def consent_agreements(recipient_id: int, now: datetime) -> list[tuple[Agreement
     return out
 
 
-def compile_rules(recipient: Organization, version: int, now: datetime) -> CompiledRules:
-    """Compile every grant for `recipient` from scratch."""
+class Students:
+    """What compiling needs of the students: sourced id and birth date by id, and the
+    students each exception agreement's population covers. Loaded on first use and
+    shared by every recipient compiled with it: a district bundle or export compiles
+    them all, and most recipients' agreements cover the same population."""
+
+    def __init__(self, student_ids: list[int] | None = None):
+        self._ids = student_ids  # None: every student
+        self._by_id: dict[int, tuple[str, str | None]] | None = None
+        self._covered: dict[tuple, list[str]] = {}
+
+    @property
+    def by_id(self) -> dict[int, tuple[str, str | None]]:
+        if self._by_id is None:
+            ids = Student.__table__.c.id
+            self._by_id = self._read() if self._ids is None else self._read(ids.in_(self._ids))
+        return self._by_id
+
+    def one(self, student_id: int) -> tuple[str, str | None]:
+        """A student missing from `by_id`: added since it was read (each statement of a
+        PostgreSQL transaction sees the latest commits)."""
+        self.by_id.update(self._read(Student.__table__.c.id == student_id))
+        return self.by_id[student_id]
+
+    @staticmethod
+    def _read(*conditions) -> dict[int, tuple[str, str | None]]:
+        s = Student.__table__.c
+        query = sa.select(s.id, s.sourced_id, sa.type_coerce(s.birth_date, sa.String))
+        intern = sys.intern  # the same ids recur in every recipient's rules: share them
+        return {i: (intern(sid), birth)
+                for i, sid, birth in _driver_rows(query.where(*conditions))}
+
+    def covered_by(self, agreement: Agreement) -> list[str]:
+        """Sourced ids of the students an exception agreement covers, in sourced id order
+        (directory information leaves out those who opted out). Read, never changed."""
+        directory = agreement.legal_basis == LegalBasis.DIRECTORY_INFORMATION
+        key = (directory, json.dumps(agreement.population or {}, sort_keys=True))
+        found = self._covered.get(key)
+        if found is None:
+            s = Student.__table__.c
+            query = (sa.select(s.sourced_id).where(*_population(agreement, s))
+                     .order_by(s.sourced_id))
+            if directory:
+                query = query.where(s.directory_opt_out == sa.false())
+            intern = sys.intern
+            found = self._covered[key] = [intern(sid) for sid, in _driver_rows(query)]
+        return found
+
+
+def compile_rules(recipient: Organization, version: int, now: datetime,
+                  students: Students | None = None) -> CompiledRules:
+    """Compile every grant for `recipient` from scratch (`students` may be shared with
+    other recipients compiled at the same time)."""
+    students = students or Students()
     fields = category_fields()
     exception_grants, consent_grants = [], []
     for agreement in agreements_for_recipient(recipient.id):
@@ -232,25 +286,23 @@ def compile_rules(recipient: Organization, version: int, now: datetime) -> Compi
         if window is None or window.end <= now:
             continue
         if agreement.legal_basis == LegalBasis.CONSENT:
-            consent_grants.append(consent_grants_for(agreement, window, recipient.id, now, fields))
+            consent_grants.append(consent_grants_for(agreement, window, recipient.id, now, fields,
+                                                     students=students))
             continue
         exception_grants.append(Grant(
-            agreement.id, agreement.legal_basis, _exception_students(agreement),
+            agreement.id, agreement.legal_basis, students.covered_by(agreement),
             sorted(agreement.purposes),
             {c: fields.get(c, []) for c in sorted(agreement.categories)}, window))
     return CompiledRules(recipient.id, recipient.slug, version, now, exception_grants,
                          consent_grants)
 
 
-def _exception_students(agreement: Agreement) -> list[str]:
-    """Sourced ids of the students an exception agreement covers, in sourced id order
-    (directory information leaves out those who opted out)."""
-    s = Student.__table__.c
-    query = sa.select(s.sourced_id).where(*_population(agreement, s)).order_by(s.sourced_id)
-    if agreement.legal_basis == LegalBasis.DIRECTORY_INFORMATION:
-        query = query.where(s.directory_opt_out == sa.false())
-    intern = sys.intern  # the same ids recur in every recipient's rules: share them
-    return [intern(sid) for sid, in _driver_rows(query)]
+def compile_all(recipients: list[Organization], versions: dict[int, int],
+                now: datetime) -> list[CompiledRules]:
+    """Compile every recipient in `recipients` from scratch, sharing what they have in
+    common (the students)."""
+    students = Students()
+    return [compile_rules(r, versions[r.id], now, students) for r in recipients]
 
 
 def _population(agreement: Agreement, s) -> list:
@@ -278,7 +330,8 @@ def _member(column, values: list, with_null: bool):
 
 
 def consent_grants_for(agreement: Agreement, window: Window, recipient_id: int, now: datetime,
-                       fields: dict, student_ids: list[int] | None = None) -> ConsentGrants:
+                       fields: dict, student_ids: list[int] | None = None,
+                       students: Students | None = None) -> ConsentGrants:
     """Consent grants under `agreement`, by student; only for `student_ids` when given
     (incremental recompilation).
 
@@ -286,37 +339,50 @@ def consent_grants_for(agreement: Agreement, window: Window, recipient_id: int, 
     exactly that window, each category naming its consent row (the newest, should
     two rows say the same)."""
     categories = sorted(set(agreement.categories))
+    purposes = frozenset(agreement.purposes)
     c, s = Consent.__table__.c, Student.__table__.c
 
     def raw(column):  # the driver's value: no per-row conversion before the memo lookup
         return sa.type_coerce(column, sa.String)
 
+    # Grouped straight off `ix_consents_grants` (granted rows in recipient, agreement,
+    # student and window order), so the database streams the groups instead of sorting
+    # them. One query per agreement of the lineage and purposes checked below: an IN on
+    # either would make it sort again. The student's sourced id and birth date come
+    # from `students`, loaded once for every recipient compiled together.
     first = sa.func.min(c.id)
     query = (
-        sa.select(s.sourced_id, raw(s.birth_date), c.purpose, raw(c.granted_at),
-                  raw(c.valid_from), raw(c.valid_through), raw(c.ended_at), c.given_as, first,
+        sa.select(c.student_id, c.purpose, raw(c.granted_at), raw(c.valid_from),
+                  raw(c.valid_through), raw(c.ended_at), c.given_as, first,
                   *[sa.func.max(sa.case((c.category == code, c.id))) - first
                     for code in categories])
-        .select_from(Consent.__table__.join(Student.__table__, s.id == c.student_id))
-        .where(c.agreement_id.in_(lineage_ids(agreement)), c.recipient_id == recipient_id,
-               c.category.in_(categories), c.purpose.in_(agreement.purposes),
-               c.state == ConsentState.GRANTED, c.granted_at.is_not(None),
-               *_population(agreement, s))
-        .group_by(s.id, c.purpose, c.granted_at, c.valid_from, c.valid_through, c.ended_at,
-                  c.given_as))
+        .where(c.recipient_id == recipient_id, c.state == ConsentState.GRANTED,
+               c.category.in_(categories), c.granted_at.is_not(None))
+        .group_by(c.student_id, c.purpose, c.granted_at, c.valid_from, c.valid_through,
+                  c.ended_at, c.given_as))
+    population = _population(agreement, s)
+    if population:
+        query = query.where(c.student_id.in_(sa.select(s.id).where(*population)))
     if student_ids is not None:
         query = query.where(c.student_id.in_(student_ids))
+    students = students or Students(student_ids)
+    by_id = students.by_id
+    rows = chain.from_iterable(_driver_rows(query.where(c.agreement_id == agreement_id))
+                               for agreement_id in lineage_ids(agreement))
 
     windows = ConsentWindows.current()
     starts, ends, adult_ends = windows.starts, windows.ends, windows.adult_ends
     day_start, day_end, adult_end = windows.day_start, windows.day_end, windows.adult_end
     w_start, w_end = window.start, window.end
     shapes: dict[tuple, tuple] = {}
-    intern, fromiso = sys.intern, datetime.fromisoformat
+    fromiso = datetime.fromisoformat
     text_times = db.engine.dialect.name == "sqlite"
     by_student: dict[str, _Packed | list[_Packed]] = {}
-    for (sourced_id, birth, purpose, granted_at, valid_from, valid_through, ended_at, given_as,
-         first_id, *offsets) in _driver_rows(query):
+    for (student_id, purpose, granted_at, valid_from, valid_through, ended_at, given_as,
+         first_id, *offsets) in rows:
+        if purpose not in purposes:
+            continue
+        sourced_id, birth = by_id.get(student_id) or students.one(student_id)
         # The window: `facts.consent_window_of`, cut to the agreement's window.
         # (SQLite keeps UTC as text; the suffix is much cheaper than replace(tzinfo=))
         start = fromiso(granted_at + "+00:00") if text_times else instant_of(granted_at)
@@ -344,7 +410,6 @@ def consent_grants_for(agreement: Agreement, window: Window, recipient_id: int, 
             shape = shapes[key] = (tuple(code for code, _ in present),
                                    tuple(d for _, d in present))
         packed = (purpose, start, end, shape, first_id)
-        sourced_id = intern(sourced_id)
         held = by_student.get(sourced_id)
         if held is None:
             by_student[sourced_id] = packed

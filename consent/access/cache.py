@@ -18,6 +18,7 @@ from flask import current_app
 
 from consent.access.bundle import (
     CompiledRules,
+    Students,
     category_fields,
     compile_rules,
     consent_agreements,
@@ -35,7 +36,15 @@ def _store() -> dict[int, CompiledRules]:
     return current_app.extensions.setdefault("accordant_rules_cache", {})
 
 
-def rules_for(recipient: Organization, now: datetime) -> CompiledRules:
+def rules_for_all(recipients: list[Organization], now: datetime) -> list[CompiledRules]:
+    """`rules_for` each recipient; those compiled from scratch share one read of the
+    students (a district bundle or export asks for every recipient at once)."""
+    students = Students()  # read only if some recipient needs a full compile
+    return [rules_for(recipient, now, students) for recipient in recipients]
+
+
+def rules_for(recipient: Organization, now: datetime,
+              students: Students | None = None) -> CompiledRules:
     """The recipient's compiled rules at the current version."""
     version = rules_version(recipient.id)
     store = _store()
@@ -46,7 +55,7 @@ def rules_for(recipient: Organization, now: datetime) -> CompiledRules:
     if cached is not None and cached.version < version and cached.compiled_at <= now:
         compiled = _update_consents(cached, version, now)
     if compiled is None:
-        compiled = compile_rules(recipient, version, now)
+        compiled = compile_rules(recipient, version, now, students)
     with _lock:
         current = store.get(recipient.id)
         if current is None or current.version <= compiled.version:

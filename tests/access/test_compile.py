@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from consent.access.bundle import compile_rules
+from consent.access.bundle import Students, compile_all, compile_rules
 from consent.access.cache import rules_for
 from consent.access.decisions import decide, decide_current
 from consent.access.facts import covers
@@ -114,3 +114,47 @@ def test_incremental_update_replaces_only_the_changed_students(db, make):
             for g in second.grants(utcnow())] == [
         (["S-1"], ["attendance"], None), (["S-2"], ["attendance", "quarterly_grades"], later.id)]
     assert second.published(utcnow()) == [g.as_dict() for g in second.grants(utcnow())]
+
+
+def test_compiling_every_recipient_together_gives_each_its_own_rules(db, make):
+    make.categories()
+    today, now = district_today(), utcnow()
+    district = make.org(kind="district")
+    school = make.org(kind="school", parent=district)
+    partners = [make.org(), make.org(), make.org()]
+    students = [make.student(sourced_id="S-1", school=school),
+                make.student(sourced_id="S-2"), make.student(sourced_id="S-3", school=school)]
+    students[2].directory_opt_out = True
+    for partner, basis in zip(partners[:2], ("school_official", "directory_information"),
+                              strict=True):
+        make.agreement(district, [partner], basis=basis, state="active", start=today,
+                       executed_at=now - timedelta(hours=1), population={"schools": [school.id]})
+    consented = make.agreement(district, [partners[2]], state="active", start=today,
+                               executed_at=now - timedelta(hours=1))
+    _consent(db, students[1], consented, partners[2], "attendance", valid_from=today,
+             valid_through=consented.end_date, granted_at=now - timedelta(minutes=5))
+    db.session.commit()
+
+    together = compile_all(partners, {p.id: 1 for p in partners}, now)
+
+    assert [c.published(now) for c in together] == [
+        compile_rules(p, 1, now).published(now) for p in partners]
+    assert [[g["students"] for g in c.published(now)] for c in together] == [
+        [["S-1", "S-3"]], [["S-1"]], [["S-2"]]]  # S-3 opted out of directory information
+
+
+def test_a_student_added_after_the_students_were_read_still_gets_their_grant(db, make):
+    make.categories()
+    today, now = district_today(), utcnow()
+    district, partner = make.org(kind="district"), make.org()
+    agreement = make.agreement(district, [partner], state="active", start=today,
+                               executed_at=now - timedelta(hours=1))
+    make.student(sourced_id="S-1")
+    students = Students()
+    assert [sid for sid, _ in students.by_id.values()] == ["S-1"]
+    late = make.student(sourced_id="S-2")  # e.g. a roster import committed in between
+    _consent(db, late, agreement, partner, "attendance", valid_from=today,
+             valid_through=agreement.end_date, granted_at=now - timedelta(minutes=5))
+    db.session.commit()
+    compiled = compile_rules(partner, 1, now, students)
+    assert [g["students"] for g in compiled.published(now)] == [["S-2"]]

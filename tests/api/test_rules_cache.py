@@ -87,9 +87,9 @@ def test_a_grant_or_revocation_recompiles_only_that_students_grants(client, db, 
     afterschool = bearer(make.client_token(p.other_partner))
     full = []
 
-    def counting_compile(recipient, version, now):
+    def counting_compile(recipient, version, now, students=None):
         full.append(recipient.slug)
-        return compile_rules(recipient, version, now)
+        return compile_rules(recipient, version, now, students)
 
     monkeypatch.setattr(cache, "compile_rules", counting_compile)
     assert client.get("/api/v1/rules/bundle", headers=promise).json["bundle"]["grants"] == []

@@ -1,6 +1,6 @@
 """The rules in formats existing engines read: OPA bundles, Cedar, FHIR R4 Consent.
 
-Every export is a pure function of compiled rules bundles (`compile_bundle`), so an
+Every export is a pure function of compiled rules bundles (`compile_bundles`), so an
 export can never grant what the bundle does not, nor miss what it grants. No Flask
 request handling here: the API views in `consent.api.rules` serve these.
 """
@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from consent.access.bundle import compile_bundle
+from consent.access.bundle import bundle_document
 from consent.access.signing import canonical_json
 from consent.extensions import db
 from consent.models import Agreement, AgreementParty, Organization, PartyRole
@@ -33,7 +33,9 @@ def export_recipients() -> list[Organization]:
 
 def compile_bundles(recipients: list[Organization], now: datetime) -> list[dict]:
     """The unsigned rules bundle of each recipient, as of `now`."""
-    return [compile_bundle(recipient, now) for recipient in recipients]
+    from consent.access.cache import rules_for_all
+
+    return [bundle_document(rules, now) for rules in rules_for_all(recipients, now)]
 
 
 def parse_instant(text: str) -> datetime:
