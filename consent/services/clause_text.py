@@ -8,7 +8,8 @@ It can never reach Python objects, the app configuration, the environment or fil
   value (only a loop's counters) with no loader, no globals and only
   allow-listed filters and tests; ``include``, ``import``, ``extends``, ``macro``,
   ``set``, ``with`` and loops inside loops are refused when the text is checked;
-- the only names in scope are the plain strings and numbers of `clause_context`;
+- the only names in scope are the plain strings, numbers and lists of names (`Names`)
+  of `clause_context`;
 - output is autoescaped, and so is the clause's own literal text, so markup typed
   anywhere (in the clause or in the data it names) shows literally;
 - string repetition and the rendered output are capped, so a clause cannot blow up a
@@ -26,14 +27,23 @@ from jinja2.runtime import LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from markupsafe import Markup, escape
 
+
+class Names(list):
+    """Several names (the recipients, the purposes): printed as "A, B", and a list of
+    names for `join`, `first`, `last`, `length` and loops, not a string of letters."""
+
+    def __str__(self) -> str:
+        return ", ".join(str(name) for name in self)
+
+
 # Names a clause may use, each with a sample value used to check new text.
 CONTEXT_NAMES = {
     "agreement_id": 1,
     "revision": 1,
     "title": "Sample agreement",
     "district": "Sample School District",
-    "recipients": "Sample Partner",
-    "purposes": "academic support",
+    "recipients": Names(["Sample Partner", "Sample Provider"]),
+    "purposes": Names(["academic support"]),
     "start_date": "2026-09-01",
     "end_date": "2027-08-31",
     "retention_days": 365,
@@ -177,15 +187,16 @@ def _render_capped(template, context: dict) -> str:
 
 
 def clause_context(snapshot: dict) -> dict:
-    """The names a clause may use, as plain strings and numbers from an agreement snapshot."""
+    """The names a clause may use, as plain strings, numbers and `Names` from an agreement
+    snapshot."""
     parties = snapshot.get("parties") or []
     return {
         "agreement_id": snapshot.get("agreement_id"),
         "revision": snapshot.get("revision"),
         "title": snapshot.get("title") or "",
         "district": ", ".join(p["name"] for p in parties if p.get("role") == "source"),
-        "recipients": ", ".join(p["name"] for p in parties if p.get("role") == "recipient"),
-        "purposes": ", ".join(str(p).replace("_", " ") for p in snapshot.get("purposes") or []),
+        "recipients": Names(p["name"] for p in parties if p.get("role") == "recipient"),
+        "purposes": Names(str(p).replace("_", " ") for p in snapshot.get("purposes") or []),
         "start_date": snapshot.get("start_date") or "",
         "end_date": snapshot.get("end_date") or "",
         "retention_days": snapshot.get("retention_days"),

@@ -118,11 +118,14 @@ def clause_text_allowed(_form, field) -> None:
         raise ValidationError(f"This text cannot be used: {exc}") from exc
 
 
-CLAUSE_TEXT_HINT = ("Blank lines start a new paragraph. You may write {{ district }}, "
-                    "{{ recipients }}, {{ purposes }}, {{ start_date }}, {{ end_date }}, "
+CLAUSE_TEXT_HINT = ("Blank lines start a new paragraph. You may write {{ title }}, "
+                    "{{ agreement_id }}, {{ revision }}, {{ district }}, {{ recipients }}, "
+                    "{{ purposes }}, {{ start_date }}, {{ end_date }}, "
                     "{{ retention_days }}, {{ destruction_days }}, "
                     "{{ breach_notification_hours }} or {{ renewal_notice_days }}; "
-                    "anything else in braces is refused.")
+                    "recipients and purposes print as a list (A, B) and can be joined, "
+                    "e.g. {{ recipients|join(\" and \") }}. Anything else in braces is "
+                    "refused.")
 
 
 class ClauseForm(Form):

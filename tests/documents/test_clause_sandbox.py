@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 from markupsafe import Markup
@@ -10,6 +11,7 @@ from markupsafe import Markup
 from consent.services.clause_text import (
     CONTEXT_NAMES,
     ClauseError,
+    Names,
     check_clause,
     clause_context,
     render_clause,
@@ -111,8 +113,24 @@ def test_context_is_built_from_the_snapshot_as_plain_values():
     context = clause_context(snapshot)
     assert set(context) == set(CONTEXT_NAMES)
     assert (context["district"], context["recipients"], context["purposes"]) == (
-        "D", "R1, R2", "a b, c")
-    assert all(v is None or type(v) in (str, int) for v in context.values())
+        "D", ["R1", "R2"], ["a b", "c"])
+    assert all(v is None or type(v) in (str, int, Names) for v in context.values())
+    assert all(type(name) is str for key in ("recipients", "purposes") for name in context[key])
+
+
+def test_several_names_print_as_a_list_and_join_as_names_not_letters():
+    context = clause_context({"parties": [
+        {"name": "Northside Promise", "role": "recipient"},
+        {"name": "Kids <b>First</b> & Co", "role": "recipient"}], "purposes": ["academic_support"]})
+    render = lambda text: str(render_clause(text, context))  # noqa: E731
+    assert render("Shared with {{ recipients }}.") == (
+        "<p>Shared with Northside Promise, Kids &lt;b&gt;First&lt;/b&gt; &amp; Co.</p>")
+    assert render('{{ recipients|join(" and ") }}') == (
+        "<p>Northside Promise and Kids &lt;b&gt;First&lt;/b&gt; &amp; Co</p>")
+    assert render("{{ recipients|length }} {{ recipients|first }} {{ purposes|upper }}") == (
+        "<p>2 Northside Promise ACADEMIC SUPPORT</p>")
+    assert render("{% for r in recipients %}[{{ r }}]{% endfor %}") == (
+        "<p>[Northside Promise][Kids &lt;b&gt;First&lt;/b&gt; &amp; Co]</p>")
 
 
 def test_markup_in_every_field_shows_literally_in_html_and_pdf(app, listener):
@@ -136,3 +154,11 @@ def test_markup_in_every_field_shows_literally_in_html_and_pdf(app, listener):
     assert (f"For O'Brien & Sons <Community> Center, Library {evil} and tutoring {evil}."
             in text)
     assert listener.hits == 0
+
+
+def test_the_clause_form_hint_names_every_fact_a_clause_may_use():
+    from consent.web.forms import CLAUSE_TEXT_HINT
+
+    named = set(re.findall(r"\{\{ (\w+)", CLAUSE_TEXT_HINT))
+    assert named == set(CONTEXT_NAMES)
+    check_clause(re.search(r"e\.g\. (\{\{.*?\}\})", CLAUSE_TEXT_HINT).group(1))
