@@ -24,6 +24,8 @@ from consent.models import (
 from consent.services import audit
 from consent.services.actors import COMMAND_LINE
 
+ORG_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
 audit_cli = AppGroup("audit", help="Check the audit trail.")
 users_cli = AppGroup("users", help="Manage people who sign in.")
 orgs_cli = AppGroup("orgs", help="Manage organizations.")
@@ -88,6 +90,14 @@ def create_user(email, name, roles, org_slug, title, student_id, password):
 @click.option("--kind", required=True, type=click.Choice([k.value for k in OrgKind]))
 def create_org(slug, name, kind):
     """Create an organization (the district comes from the roster import)."""
+    # The slug appears in URLs, bundles and exported policies: keep it plain.
+    if len(slug) > 64 or not ORG_SLUG.fullmatch(slug):
+        raise click.ClickException(
+            f"{slug!r} cannot be an organization slug: use lowercase letters, digits and "
+            "single hyphens, at most 64 characters (e.g. northside-promise)")
+    name = " ".join(name.split())
+    if not name or len(name) > 200:
+        raise click.ClickException("--name must be 1 to 200 characters")
     if db.session.scalar(sa.select(Organization.id).where(Organization.slug == slug)):
         raise click.ClickException(f"an organization '{slug}' already exists")
     org = Organization(slug=slug, name=name, kind=kind)

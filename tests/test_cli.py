@@ -6,9 +6,10 @@ import os
 import subprocess
 import sys
 
+import pytest
 import sqlalchemy as sa
 
-from consent.models import AuditEntry, Student, User
+from consent.models import AuditEntry, Organization, Student, User
 
 
 def test_create_org_user_and_client_token(app, db, runner, client):
@@ -37,6 +38,23 @@ def test_create_org_user_and_client_token(app, db, runner, client):
     assert again.exit_code != 0 and "already exists" in again.output
     missing = runner.invoke(args=["clients", "create", "nowhere", "--name", "x"])
     assert missing.exit_code != 0 and "no organization 'nowhere'" in missing.output
+
+
+@pytest.mark.parametrize("slug", ["Promise", "promise neighborhood", "a/b", "<b>x</b>",
+                                  "promise-", "promise--x", "p" * 65, ""])
+def test_an_organization_slug_must_be_plain(db, runner, slug):
+    result = runner.invoke(args=["orgs", "create", slug, "--name", "Promise Neighborhood",
+                                 "--kind", "nonprofit"])
+    assert result.exit_code != 0
+    assert "cannot be an organization slug: use lowercase letters" in result.output
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Organization)) == 0
+
+
+def test_an_organization_name_must_not_be_blank(db, runner):
+    result = runner.invoke(args=["orgs", "create", "promise", "--name", "  ", "--kind",
+                                 "nonprofit"])
+    assert result.exit_code != 0 and "--name must be 1 to 200 characters" in result.output
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Organization)) == 0
 
 
 def test_missing_secret_key_is_a_plain_message(tmp_path):

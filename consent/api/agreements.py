@@ -13,7 +13,7 @@ from consent.api.serializers import agreement_dict
 from consent.api.spec import operation
 from consent.api.validation import json_body, version_from
 from consent.auth.permissions import can_see_agreement, visible_agreements
-from consent.errors import NotFound
+from consent.errors import NotFound, ValidationFailed
 from consent.extensions import db
 from consent.models import Agreement
 from consent.services import agreements as service
@@ -105,6 +105,8 @@ def update_agreement(agreement_id: int):
 def agreement_event(agreement_id: int, event: str):
     agreement = _visible(agreement_id)
     payload = json_body(s.AGREEMENT_EVENT)
+    if "effective_on" in payload and event != "terminate":
+        raise ValidationFailed("effective_on applies only to terminate", field="effective_on")
     actor = actor_for(g.principal.user, "api")
     service.run_event(agreement, event, actor, version_from(payload),
                       comment=payload.get("comment", ""), reason=payload.get("reason", ""),

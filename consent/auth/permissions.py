@@ -9,6 +9,7 @@ from datetime import date
 
 import sqlalchemy as sa
 
+from consent.access.facts import AGE_OF_MAJORITY
 from consent.extensions import db
 from consent.models import (
     Agreement,
@@ -22,7 +23,6 @@ from consent.models import (
 )
 
 STAFF_ROLES = ("admin", "legal", "reviewer", "signatory", "staff")
-AGE_OF_MAJORITY = 18
 
 
 def is_district_user(user: User) -> bool:

@@ -191,9 +191,30 @@ def _existing_orgs(session: Session, roster: Roster) -> dict[str, Organization]:
                            f"organization {org.slug!r}")
                for record, kind, column in wanted
                if (org := existing.get(record.sourced_id)) is not None and org.kind != kind]
+    clashes += _schools_of_other_districts(session, roster, existing)
     if clashes:
         raise RosterError(clashes)
     return existing
+
+
+def _schools_of_other_districts(session: Session, roster: Roster,
+                                existing: dict[str, Organization]) -> list[RosterIssue]:
+    """Schools of the file stored under another district: an import never moves a school
+    (and its students' records) from one district to another."""
+    district = existing.get(roster.district.sourced_id)
+    issues = []
+    for school in roster.schools:
+        org = existing.get(school.sourced_id)
+        if org is None or org.kind != OrgKind.SCHOOL.value or org.parent_id is None:
+            continue
+        if district is None or org.parent_id != district.id:
+            owner = session.get(Organization, org.parent_id)
+            issues.append(RosterIssue(
+                roster.layout.orgs, school.row, roster.layout.school_id,
+                f"{school.sourced_id} is the school {org.slug!r} of another district "
+                f"({owner.name if owner else org.parent_id}); a roster cannot move a school "
+                "between districts"))
+    return issues
 
 
 def _same_name(name: str) -> str:

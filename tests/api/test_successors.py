@@ -139,6 +139,20 @@ def test_terminate_without_reason_or_in_the_past_is_refused(client, db, make):
     assert db.session.get(Agreement, aid).ended_on is None
 
 
+def test_an_effective_date_on_an_event_other_than_terminate_is_refused(client, db, make):
+    p = make_partnership(make)
+    aid = active_agreement(client, make, p)
+    legal = bearer(make.user_token(p.legal))
+    before = db.session.get(Agreement, aid).state
+    r = client.post(f"/api/v1/agreements/{aid}/events/comment", headers=legal, json={
+        "comment": "noted", "effective_on": district_today().isoformat()})
+    assert r.status_code == 422
+    assert r.json["error"] == {"code": "invalid", "field": "effective_on",
+                               "message": "effective_on applies only to terminate"}
+    db.session.expire_all()
+    assert db.session.get(Agreement, aid).state == before
+
+
 def test_comments_are_recorded_without_changing_state(client, db, make):
     from tests.api.helpers import agreement_payload
 

@@ -14,7 +14,7 @@ from consent.demo.roster_generator import SHIPPED_DIR, write_roster
 from consent.models import Guardian, Organization, Student, StudentGuardian
 from consent.roster import RosterError, parse_roster
 from consent.roster.importer import import_roster
-from tests.roster.helpers import DISTRICT, base_orgs, base_users, org, user, write
+from tests.roster.helpers import DISTRICT, NORTH, base_orgs, base_users, demo, org, user, write
 
 GUARDIAN_ROLES = {"parent", "guardian", "relative"}
 
@@ -392,3 +392,21 @@ def test_an_email_may_move_from_one_guardian_to_another(db, tmp_path):
     assert report.updated("guardian") == 2
     assert dict(db.session.execute(sa.select(Guardian.sourced_id, Guardian.email)).all()) == {
         "gdn-1": None, "gdn-2": "maria@example.org"}
+
+
+def test_a_school_of_another_district_is_not_moved_by_an_import(db, tmp_path):
+    do_import(db, write(tmp_path / "first"))
+    north = db.session.scalar(sa.select(Organization).where(Organization.sourced_id == NORTH))
+    before = count_db(db)
+    orgs = [org("d-2", "Lakeside Unified", "district"),
+            org(NORTH, "North High School", "school", "d-2")]
+    users = [user("stu-9", "student", "Eve", "Adams", grades="09")]
+
+    errors = _refused(db, tmp_path / "second", before, orgs=orgs, users=users,
+                      demographics=[demo("stu-9", "2011-01-02")])
+
+    assert errors == [
+        f"orgs.csv row 3, column sourcedId: {NORTH} is the school {north.slug!r} of another "
+        "district (Test Unified); a roster cannot move a school between districts"]
+    db.session.expire_all()
+    assert db.session.get(Organization, north.id).parent.sourced_id == DISTRICT
