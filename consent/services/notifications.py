@@ -6,6 +6,9 @@ send the same message. A message that fails is retried with exponential backoff
 process died while sending) can be claimed again once the claim is stale. When the
 SMTP server cannot be reached at all, the whole batch is put back with backoff and
 nothing is lost; a message the server refuses on its own does not stop the others.
+A message the server refuses for good (a 5xx answer), or refuses
+`OUTBOX_MAX_ATTEMPTS` times, is given up (`failed_at`) and logged as an error instead
+of being retried forever; while the server cannot be reached nothing is given up.
 """
 
 from __future__ import annotations
@@ -144,7 +147,7 @@ def _email(message: OutboxMessage) -> EmailMessage:
 def _claimable(now: datetime):
     stale = now - timedelta(seconds=int(current_app.config.get("OUTBOX_CLAIM_TIMEOUT_SECONDS",
                                                                 600)))
-    return sa.and_(OutboxMessage.sent_at.is_(None),
+    return sa.and_(OutboxMessage.sent_at.is_(None), OutboxMessage.failed_at.is_(None),
                    sa.or_(OutboxMessage.claimed_at.is_(None), OutboxMessage.claimed_at < stale),
                    sa.or_(OutboxMessage.next_attempt_at.is_(None),
                           OutboxMessage.next_attempt_at <= now))
@@ -176,8 +179,13 @@ def deliver_outbox(now: datetime | None = None, limit: int = 100) -> int:
                 else:
                     session.send(_email(message))
             except MESSAGE_ERRORS as exc:
-                _failed(message, now, exc)
-                logger.warning("email %s refused: %s", message.id, exc)
+                # Refused by the server that answered: given up if that will not change.
+                # (An unreachable server never makes a message given up: see below.)
+                limit = int(config.get("OUTBOX_MAX_ATTEMPTS", 12))
+                _failed(message, now, exc, give_up=_refused_for_good(exc)
+                        or message.attempts + 1 >= limit)
+                if message.failed_at is None:
+                    logger.warning("email %s refused: %s", message.id, exc)
             except (OSError, smtplib.SMTPException) as exc:
                 # The server is down or dropped us: put back this one and the rest of
                 # the batch, with backoff, and stop trying for now.
@@ -198,10 +206,26 @@ def deliver_outbox(now: datetime | None = None, limit: int = 100) -> int:
     return sent
 
 
-def _failed(message: OutboxMessage, now: datetime, exc: Exception) -> None:
+def _failed(message: OutboxMessage, now: datetime, exc: Exception,
+            give_up: bool = False) -> None:
     message.claimed_at, message.attempts = None, message.attempts + 1
-    message.next_attempt_at = now + backoff(message.attempts)
     message.last_error = str(exc)[:500] or type(exc).__name__
+    if give_up:
+        message.failed_at, message.next_attempt_at = now, None
+        logger.error("email %s to %s given up after %s attempts: %s", message.id,
+                     message.to_address, message.attempts, message.last_error)
+    else:
+        message.next_attempt_at = now + backoff(message.attempts)
+
+
+def _refused_for_good(exc: Exception) -> bool:
+    """A refusal that sending again will not change: a 5xx answer (every recipient's, for
+    refused recipients), an extension the server lacks, or a message that cannot be built."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPSenderRefused | smtplib.SMTPDataError):
+        return exc.smtp_code >= 500
+    return isinstance(exc, smtplib.SMTPNotSupportedError | ValueError)
 
 
 def _defer(ids, now: datetime, exc: Exception) -> None:
