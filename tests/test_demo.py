@@ -55,6 +55,14 @@ def test_demo_loads_roster_agreements_and_consents(fresh_app):
         assert max(children.values()) >= 2 and max(guardians.values()) >= 2
         family_names = set(db.session.scalars(sa.select(Student.family_name)))
         assert {"O'Brien", "Nguyễn", "العلي"} <= family_names
+        # Seniors turning 18 soon, counted from the day the demo runs (not a fixed date).
+        eighteenths = {(s.given_name, s.family_name,
+                        s.birth_date.replace(year=s.birth_date.year + 18))
+                       for s in db.session.scalars(sa.select(Student))
+                       if s.birth_date and (s.birth_date.month, s.birth_date.day) != (2, 29)}
+        for given, family, days in (("José", "Núñez", 0), ("Łucja", "Wójcik", 7),
+                                    ("Mateo", "Peña", 30), ("Sofia", "D'Amico", -45)):
+            assert (given, family, today + timedelta(days=days)) in eighteenths, given
         consent_states = Counter(db.session.scalars(sa.select(Consent.state)))
         assert consent_states["granted"] > 0 and consent_states["refused"] > 0
         assert verify_chain().ok

@@ -10,6 +10,7 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from flask_migrate import upgrade
 from werkzeug.serving import run_simple
 
 from consent.auth.permissions import is_adult
+from consent.demo.roster_generator import write_roster
 from consent.extensions import db
 from consent.models import (
     DataCategory,
@@ -103,7 +105,11 @@ def load_demo() -> dict:
     for code, (name, fields) in CATEGORIES.items():
         db.session.add(DataCategory(code=code, name=name, fields=fields,
                                     is_directory=code == "demographics"))
-    report = import_roster(parse_roster(ROSTER_DIR), session=db.session)
+    # The roster is generated as of today (the same families as the shipped copy in
+    # ROSTER_DIR): the seniors turning 18 "within 30 days" do so whenever the demo runs.
+    with tempfile.TemporaryDirectory() as roster_dir:
+        write_roster(roster_dir, today)
+        report = import_roster(parse_roster(Path(roster_dir)), session=db.session)
     district = db.session.scalar(sa.select(Organization).where(Organization.kind == "district"))
     partners = {}
     for slug, name, kind in PARTNERS:
