@@ -70,6 +70,6 @@ class OutboxMessage(db.Model):
     # After a failed attempt: not before this instant (exponential backoff).
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
-    # Given up: refused for good (a 5xx answer, a message that cannot be built) or still
-    # failing after OUTBOX_MAX_ATTEMPTS attempts. Never tried again.
+    # Given up: refused for good (a 5xx answer, a message that cannot be built) or refused
+    # OUTBOX_MAX_ATTEMPTS times by a server that answered. Never tried again.
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
