@@ -28,6 +28,24 @@ def test_wrong_password_is_refused(client, make):
     assert client.get("/agreements/").status_code == 302
 
 
+@pytest.mark.parametrize("data, field, message", [
+    ({"email": "", "password": "x"}, "email", "This field is required."),
+    ({"email": "legal@example.org", "password": ""}, "password", "This field is required."),
+    ({"email": "legal@example.org", "password": "a long\x00 secret"}, "password",
+     "remove the invisible control characters"),
+])
+def test_a_sign_in_form_that_fails_its_checks_says_why_next_to_the_field(
+        client, make, data, field, message):
+    user = make.user("legal", email="legal@example.org")
+    r = client.post("/auth/login", data=data)
+    assert r.status_code == 422
+    page = r.get_data(as_text=True)
+    error = re.search(rf'<p class="error" id="{field}-error">([^<]*)</p>', page)
+    assert error is not None and message in error.group(1), page
+    assert client.get("/agreements/").status_code == 302  # not signed in
+    assert user.email == "legal@example.org"
+
+
 def test_passwords_are_stored_with_a_slow_salted_hash(make):
     user = make.user("legal")
     assert user.password_hash.startswith(("scrypt:", "pbkdf2:"))

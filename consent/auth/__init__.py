@@ -64,7 +64,8 @@ def login():
         audit.record("sign_in", "user", user.id, actor_for(user))
         db.session.commit()
         return redirect(safe_next(request.args.get("next")))
-    return render_template("auth/login.html", form=form)
+    # A form that failed its checks says why, next to the field.
+    return render_template("auth/login.html", form=form), 422 if form.errors else 200
 
 
 @bp.post("/logout")
