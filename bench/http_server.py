@@ -71,7 +71,8 @@ def gunicorn(database_url: str, instance: Path, log: Path):
     """(port, pid) of a gunicorn master serving the app; stopped on the way out."""
     port = _free_port()
     env = {**os.environ, "ACCORDANT_SECRET_KEY": "bench-" + uuid.uuid4().hex,
-           "DATABASE_URL": database_url, "ACCORDANT_INSTANCE_PATH": str(instance)}
+           "DATABASE_URL": database_url, "ACCORDANT_INSTANCE_PATH": str(instance),
+           "ACCORDANT_PUBLIC_URL": f"http://{HOST}:{port}"}
     command = [str(GUNICORN), "-c", str(CONFIG), "-b", f"{HOST}:{port}", "consent:create_app()"]
     with open(log, "wb") as out:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out,

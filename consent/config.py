@@ -29,6 +29,8 @@ class DefaultConfig:
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     RULES_BUNDLE_TTL_SECONDS = 3600
     REMINDER_LOCAL_HOUR = 9
+    # The site's public address, for links in emails and feeds (see consent.links).
+    PUBLIC_URL: str | None = None
     MAIL_SENDER = "Accordant <no-reply@accordant.local>"
     # "smtp" sends; "file" writes each message to instance/mail/ (demo, development).
     MAIL_TRANSPORT = "smtp"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import g, request, url_for
+from flask import g, request
 
 from consent.api import bp
 from consent.api.spec import operation, query_param
@@ -11,6 +11,7 @@ from consent.api.validation import json_body
 from consent.auth.permissions import can_see_agreement, is_district_user
 from consent.errors import Forbidden, NotFound, ValidationFailed
 from consent.extensions import db
+from consent.links import external_url
 from consent.models import Agreement, Organization
 from consent.services import calendar, reminders
 
@@ -92,4 +93,4 @@ def issue_calendar_feed():
     token = calendar.issue_token(organization)
     db.session.commit()
     return {"data": {"organization": organization.slug,
-                     "url": url_for("calendar.feed", token=token, _external=True)}}
+                     "url": external_url("calendar.feed", token=token)}}

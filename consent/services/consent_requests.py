@@ -14,11 +14,11 @@ import logging
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from flask import url_for
 
 from consent.access.facts import lineage_ids
 from consent.auth.permissions import is_adult
 from consent.extensions import db
+from consent.links import external_url
 from consent.models import (
     Agreement,
     Consent,
@@ -111,7 +111,7 @@ def send_consent_requests(agreement: Agreement, sender_id: int | None, actor: Ac
             message = enqueue_email(
                 guardian.email, subject, template, guardian=guardian, student=student,
                 agreement=agreement, recipients=recipients,
-                link=url_for("family.student", student_id=student.id, _external=True))
+                link=external_url("family.student", student_id=student.id))
             db.session.add(ConsentRequest(agreement_id=agreement.id, student_id=student.id,
                                           guardian_id=guardian.id, sent_at=now,
                                           sent_by_user_id=sender_id,

@@ -15,9 +15,10 @@ import logging
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import current_app, url_for
+from flask import current_app
 
 from consent.extensions import db
+from consent.links import external_url
 from consent.models import SignInLink, User, hash_token, new_token
 from consent.services import family_accounts
 from consent.services.notifications import enqueue_email
@@ -59,8 +60,8 @@ def send_sign_in_link(email: str, language: str = "en") -> bool:
     minutes = int(link_lifetime().total_seconds() // 60)
     subject, template = LINK_EMAILS.get(user.preferred_language, LINK_EMAILS["en"])
     enqueue_email(user.email, subject, template, urgent=True, user=user, minutes=minutes,
-                  link=url_for("sign_in_link.confirm", token=token, _external=True,
-                               **({"lang": "es"} if user.preferred_language == "es" else {})))
+                  link=external_url("sign_in_link.confirm", token=token,
+                                    **({"lang": "es"} if user.preferred_language == "es" else {})))
     return True
 
 

@@ -4,8 +4,12 @@ and the request form never tells whether an address has an account."""
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -137,3 +141,41 @@ def test_no_account_is_opened_for_an_unclear_or_childless_roster_address(app, db
     assert db.session.get(Guardian, childless.id).user_id is None
     assert db.session.get(Guardian, staff_parent.id).user_id is None
     assert db.session.scalars(sa.select(OutboxMessage)).all() == []
+
+
+def test_the_emailed_link_is_built_on_the_public_address_not_the_requests_host(
+        app, db, make):
+    make_partnership(make)
+    app.config["PUBLIC_URL"] = "https://accordant.riverside.example/"
+    r = app.test_client().post("/auth/link", data={"email": "maria@family.example"},
+                               headers={"Host": "evil.example"})
+    assert r.status_code == 200
+    (message,) = db.session.scalars(sa.select(OutboxMessage)).all()
+    assert "evil.example" not in message.body
+    assert re.search(r"https://accordant\.riverside\.example/auth/link/[A-Za-z0-9_-]+",
+                     message.body), message.body
+
+
+def test_outside_development_a_link_needs_the_public_address(app, db, make):
+    make_partnership(make)
+    app.testing = False
+    try:
+        r = app.test_client().post("/auth/link", data={"email": "maria@family.example"})
+    finally:
+        app.testing = True
+    assert r.status_code == 500
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 0
+
+
+def test_the_production_server_does_not_start_without_the_public_address(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACCORDANT_")}
+    env.update(ACCORDANT_SECRET_KEY="a-long-random-production-secret",
+               ACCORDANT_INSTANCE_PATH=str(tmp_path))
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "ACCORDANT_PUBLIC_URL is not set" in done.stderr
+    env["ACCORDANT_PUBLIC_URL"] = "https://accordant.riverside.example"
+    done = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
