@@ -29,14 +29,16 @@ T0 = datetime(2027, 10, 4, 16, 0, tzinfo=UTC)
 
 
 class Inbox:
-    """An aiosmtpd handler that keeps what it receives and refuses some recipients."""
+    """An aiosmtpd handler that keeps what it receives and refuses some recipients, for
+    now (451, the default) or for good (550)."""
 
-    def __init__(self, refuse=()):
+    def __init__(self, refuse=(), code=451):
         self.refuse, self.received, self.lock = set(refuse), [], threading.Lock()
+        self.code = code
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
-            return "550 5.1.1 mailbox unavailable"
+            return f"{self.code} mailbox unavailable"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -127,7 +129,7 @@ def test_one_refused_message_does_not_stop_the_others(app, db, smtp):
     _deliver(app, T0)
     assert inbox.to() == ["a@family.example", "c@family.example"]
     gone = _rows(db)["gone@family.example"]
-    assert gone.sent_at is None and gone.attempts == 1 and "550" in gone.last_error
+    assert gone.sent_at is None and gone.attempts == 1 and "451" in gone.last_error
     assert gone.next_attempt_at == T0 + timedelta(seconds=60)
     _deliver(app, T0 + timedelta(seconds=60))
     gone = _rows(db)["gone@family.example"]
