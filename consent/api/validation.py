@@ -41,6 +41,10 @@ def _field_path(error) -> str | None:
     return path or None
 
 
+# Fields whose values a message never repeats (the answer may be logged or shown).
+_SECRET_FIELDS = ("password", "token", "secret")
+
+
 def _message(error) -> str:
     if error.validator == "required":
         return "this field is required"
@@ -49,12 +53,38 @@ def _message(error) -> str:
     if error.validator == "format" and error.validator_value == "date":
         return (f"{_short(error.instance)} is not a real date in the form YYYY-MM-DD "
                 f"between {FIRST_YEAR} and {LAST_YEAR}")
-    if error.validator in ("maxLength", "maxItems", "maximum", "minimum", "minLength",
-                           "minItems", "pattern", "enum", "uniqueItems", "const"):
-        return f"{error.validator} {_short(error.validator_value)}: {_short(error.instance)}"
     if error.validator == "type":
         return f"must be of type {error.validator_value}"
-    return _short(error.message, 300)
+    rule = _rule(error.validator, error.validator_value)
+    if rule is None:
+        return _short(error.message, 300)
+    name = str(error.absolute_path[-1]) if error.absolute_path else ""
+    if any(secret in name.lower() for secret in _SECRET_FIELDS):
+        return rule
+    return f"{rule} (got {_short(error.instance)})"
+
+
+def _rule(validator: str, limit) -> str | None:
+    """What a keyword asks for, in words (None: a keyword without a phrase of its own)."""
+    if validator in ("maxLength", "minLength"):
+        return (f"must be at {'most' if validator == 'maxLength' else 'least'} {limit:,} "
+                f"character{'s' if limit != 1 else ''}")
+    if validator in ("maxItems", "minItems"):
+        return (f"must have at {'most' if validator == 'maxItems' else 'least'} {limit:,} "
+                f"item{'s' if limit != 1 else ''}")
+    if validator == "maximum":
+        return f"must be at most {limit:,}"
+    if validator == "minimum":
+        return f"must be at least {limit:,}"
+    if validator == "enum":
+        return "must be one of " + ", ".join(str(v) for v in limit)
+    if validator == "const":
+        return f"must be {limit}"
+    if validator == "uniqueItems":
+        return "must not repeat a value"
+    if validator == "pattern":
+        return "is not in the expected form"
+    return None
 
 
 def _short(value, limit: int = 60) -> str:

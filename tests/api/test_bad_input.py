@@ -248,3 +248,18 @@ def test_control_characters_anywhere_in_a_body_are_refused_naming_the_field(
                      {"recipient": "promise", "student": "S-\u0000", "category": "attendance",
                       "purpose": "academic_support"}]})
     assert (r.status_code, r.json["error"]["field"]) == (422, "requests[1].student")
+
+
+def test_a_refused_value_is_described_in_words_and_a_password_is_never_repeated(client, db,
+                                                                                world):
+    p, legal = world
+    secret = "correct horse battery staple " * 40_000
+    r = client.post("/api/v1/auth/tokens", json={"email": p.legal.email, "password": secret})
+    assert r.status_code == 422
+    assert r.json["error"] == {"code": "invalid", "field": "password",
+                               "message": "must be at most 200 characters"}
+    r = client.post("/api/v1/agreements", headers=legal,
+                    json=agreement_payload(title="x" * 301))
+    assert r.status_code == 422 and r.json["error"]["field"] == "title"
+    message = r.json["error"]["message"]
+    assert message.startswith("must be at most 300 characters (got 'xxxx") and len(message) < 120
