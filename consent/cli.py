@@ -25,6 +25,7 @@ from consent.services import audit
 from consent.services.actors import COMMAND_LINE
 
 ORG_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 audit_cli = AppGroup("audit", help="Check the audit trail.")
 users_cli = AppGroup("users", help="Manage people who sign in.")
@@ -67,6 +68,18 @@ def audit_verify(head: str | None) -> None:
 def create_user(email, name, roles, org_slug, title, student_id, password):
     """Create a person who signs in."""
     email = email.strip().lower()
+    # The same rules as the web's: an address mail can reach, a password of 12 to 200
+    # characters, family accounts outside any organization and staff inside one.
+    if len(email) > 254 or not EMAIL.fullmatch(email):
+        raise click.ClickException(f"{email!r} is not an email address")
+    if not 12 <= len(password) <= 200:
+        raise click.ClickException("the password must be 12 to 200 characters")
+    family = {"guardian", "student"} & set(roles)
+    if family and (org_slug or len(roles) > 1):
+        raise click.ClickException(f"a {sorted(family)[0]} account has no other role and no "
+                                   "--org")
+    if not family and not org_slug:
+        raise click.ClickException("staff roles need --org (the person's organization)")
     if db.session.scalar(sa.select(User.id).where(User.email == email)):
         raise click.ClickException(f"a user with email {email} already exists")
     student = _roster_student(student_id, roles) if student_id else None

@@ -86,3 +86,22 @@ def test_an_adult_students_account_is_tied_to_their_roster_record(app, db, runne
         assert result.exit_code != 0 and message in result.output, result.output
     assert db.session.scalar(sa.select(User).where(User.email == "other@student.example")
                              ) is None
+
+
+@pytest.mark.parametrize("args, message", [
+    (["bad-email", "--role", "legal", "--org", "promise", "--password", "a long enough secret"],
+     "'bad-email' is not an email address"),
+    (["pat@promise.example", "--role", "legal", "--org", "promise", "--password", "short"],
+     "the password must be 12 to 200 characters"),
+    (["pat@promise.example", "--role", "guardian", "--org", "promise", "--password",
+      "a long enough secret"], "a guardian account has no other role and no --org"),
+    (["pat@promise.example", "--role", "legal", "--password", "a long enough secret"],
+     "staff roles need --org"),
+])
+def test_a_person_created_on_the_command_line_follows_the_webs_rules(db, runner, args,
+                                                                     message):
+    assert runner.invoke(args=["orgs", "create", "promise", "--name", "Promise",
+                               "--kind", "nonprofit"]).exit_code == 0
+    result = runner.invoke(args=["users", "create", *args[:1], "--name", "Pat", *args[1:]])
+    assert result.exit_code != 0 and message in result.output, result.output
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
