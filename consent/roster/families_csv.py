@@ -68,6 +68,21 @@ def parse_families(data: bytes, *, name: str = FAMILIES, date_format: str | None
     return parser.parse_one(data)
 
 
+def _date_format_problem(date_format: str | None) -> str | None:
+    """Why a declared birth date format cannot be used (None: it can). It must name the
+    day, the month and the four-digit year: `%Y` alone would read 2015 as 1 January."""
+    if date_format is None:
+        return None
+    missing = [part for part, codes in (("the day (%d)", ("%d",)),
+                                        ("the month (%m, %b or %B)", ("%m", "%b", "%B")),
+                                        ("the four-digit year (%Y)", ("%Y",)))
+               if not any(code in date_format for code in codes)]
+    if missing:
+        return (f"the date format {date_format!r} must name " + ", ".join(missing)
+                + ", e.g. %m/%d/%Y")
+    return None
+
+
 class _FamiliesParser(_Parser):
     def __init__(self, progress: Progress | None, name: str, date_format: str | None):
         super().__init__(progress)
@@ -75,7 +90,10 @@ class _FamiliesParser(_Parser):
         self.required_columns: Mapping[str, tuple[str, ...]] = {name: FAMILIES_HEADER}
 
     def parse_one(self, data: bytes) -> Roster:
-        rows = self._rows(self.name, data)
+        format_problem = _date_format_problem(self.date_format)
+        if format_problem:
+            self.error(self.name, None, "birth_date", format_problem)
+        rows = self._rows(self.name, data) if not format_problem else None
         if rows is not None:
             self._parse(rows)
         self.roster.errors = self.errors
@@ -172,9 +190,8 @@ class _FamiliesParser(_Parser):
             return first
         names = self._names(file, row, rec, "student_given_name", "student_family_name")
         ok, birth_date = self._date(file, row, "birth_date", rec["birth_date"])
-        if ok and birth_date and birth_date > date.today():
-            self.error(file, row, "birth_date", f"{birth_date} is in the future")
-            ok = False
+        if ok and birth_date:
+            ok = self.birth_date_ok(file, row, "birth_date", birth_date)
         grade = rec["grade"].strip() or None
         if grade is not None and not self._grades_ok(file, row, "grade", [grade]):
             ok = False

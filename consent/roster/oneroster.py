@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from consent.timeutil import FIRST_YEAR
 from consent.untrusted_text import has_forbidden
 
 logger = logging.getLogger(__name__)
@@ -436,6 +437,18 @@ class _Parser:
             self.error(file, row, column, f"{value} is not a real date")
             return False, None
 
+    def birth_date_ok(self, file: str, row: int, column: str, birth_date: date) -> bool:
+        """Report a birth date in the future or before FIRST_YEAR (a typo, or a format
+        read wrongly): either would make a child an adult, or an adult a child."""
+        if birth_date > date.today():
+            self.error(file, row, column, f"{birth_date} is in the future")
+            return False
+        if birth_date.year < FIRST_YEAR:
+            self.error(file, row, column, f"{birth_date} is before {FIRST_YEAR}: not a "
+                       "student's birth date")
+            return False
+        return True
+
     def _grades_ok(self, file: str, row: int, column: str, grades: list[str]) -> bool:
         """Report each grade that is not a OneRoster grade code."""
         ok = True
@@ -640,9 +653,8 @@ class _Parser:
             if status == "tobedeleted":
                 continue
             ok, birth_date = self._date(DEMOGRAPHICS, row, "birthDate", rec["birthDate"])
-            if ok and birth_date and birth_date > date.today():
-                self.error(DEMOGRAPHICS, row, "birthDate", f"{birth_date} is in the future")
-                ok = False
+            if ok and birth_date:
+                ok = self.birth_date_ok(DEMOGRAPHICS, row, "birthDate", birth_date)
             if not users_ok or sourced_id in self.deleted_users:
                 continue
             if sourced_id not in self.user_roles:

@@ -244,3 +244,25 @@ def test_cli_refuses_a_second_guardian_id_with_an_email_in_other_case(db, runner
             "the same person, otherwise give this guardian another email or none") \
         in result.output
     assert _count(db, Guardian) == 0 and _count(db, Organization) == 0
+
+
+@pytest.mark.parametrize("fmt", ["%Y", "%m/%Y", "%d/%m/%y", "%B %Y"])
+def test_a_date_format_without_day_month_and_year_is_refused_before_any_row(fmt):
+    rows = base_rows()
+    for r in rows:
+        r["birth_date"] = "2015"
+    roster = parse_families(families(rows), date_format=fmt)
+    assert len(roster.errors) == 1 and roster.students == []
+    (error,) = roster.errors
+    assert (error.row, error.column) == (None, "birth_date")
+    assert f"the date format {fmt!r} must name" in error.reason
+
+
+@pytest.mark.parametrize("birth, reason", [("1800-01-01", "is before 1900"),
+                                           ("2999-01-01", "is in the future")])
+def test_a_birth_date_no_student_can_have_is_refused(birth, reason):
+    rows = base_rows()
+    rows[2]["birth_date"] = birth
+    roster = parse_families(families(rows))
+    assert [(e.row, e.column) for e in roster.errors] == [(4, "birth_date")]
+    assert reason in roster.errors[0].reason
