@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -20,6 +20,9 @@ from consent.enforcer.errors import EnforcerError
 from consent.enforcer.extract import read_extract, write_extract
 from consent.enforcer.filtering import disclosure_records, filter_extract
 from consent.enforcer.verify import parse_time, verify_bundle
+
+# The district's log refuses a release more than this far ahead of its own clock.
+REPORT_CLOCK_SKEW = timedelta(minutes=5)
 
 
 def _iso(at: datetime) -> str:
@@ -64,7 +67,8 @@ def _fail(exc: EnforcerError, note: str = "") -> None:
               help="Filter as of this instant (ISO 8601 with offset); default: now.")
 @click.option("--jwks", "jwks_path", type=click.Path(dir_okay=False, path_type=Path),
               help="A pinned key set (JSON) instead of fetching /.well-known/jwks.json.")
-@click.option("--timeout", default=30.0, show_default=True, help="Seconds per HTTP request.")
+@click.option("--timeout", default=30.0, show_default=True,
+              type=click.FloatRange(min=0, min_open=True), help="Seconds per HTTP request.")
 def enforce_command(server, token, recipient, purpose, input_path, output_path, student_column,
                     report, now_text, jwks_path, timeout):
     """Keep only the rows and columns the signed rules bundle permits, then report them.
@@ -78,6 +82,12 @@ def enforce_command(server, token, recipient, purpose, input_path, output_path, 
         now = parse_time(now_text) if now_text else datetime.now(UTC)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--now") from None
+    if report and now > datetime.now(UTC) + REPORT_CLOCK_SKEW:
+        # The district's log takes releases as they happen: refuse before writing anything
+        # that could then never be reported.
+        raise click.BadParameter("is in the future; a release is reported when it happens "
+                                 "(filter as of a future instant with --no-report)",
+                                 param_hint="--now")
     try:
         answer = client.fetch_bundle(server, token, recipient, timeout=timeout)
         jwks = (json.loads(jwks_path.read_text(encoding="utf-8")) if jwks_path
@@ -96,6 +106,9 @@ def enforce_command(server, token, recipient, purpose, input_path, output_path, 
     except OSError as exc:
         click.echo(f"error: cannot write {output_path}: {exc.strerror}", err=True)
         sys.exit(1)
+    if not any(purpose in grant.get("purposes", ()) for grant in bundle.get("grants", ())):
+        click.echo(f"warning: no grant in the rules bundle is for the purpose {purpose!r}; "
+                   "check its spelling", err=True)
     students_in = {(r.get(student_column) or "").strip() for r in rows}
     click.echo(f"rules bundle {bundle['recipient']} v{bundle['version']} verified "
                f"(issued {bundle['issued_at']}, usable until {bundle['not_after']})")

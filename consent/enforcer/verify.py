@@ -28,7 +28,11 @@ def parse_time(text: str) -> datetime:
 
     :raises ValueError: not ISO 8601, or no offset.
     """
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:  # Python's own words name internals (e.g. a timedelta)
+        raise ValueError(f"{text!r} is not an ISO 8601 instant with an offset, e.g. "
+                         "2026-12-04T09:30:00Z or 2026-12-04T01:30:00-08:00") from None
     if value.tzinfo is None:
         raise ValueError(f"{text!r} has no time zone offset")
     return value.astimezone(UTC)

@@ -143,7 +143,7 @@ def test_tampered_bundle_is_refused_and_nothing_is_written(db, scenario, live_se
 
 def test_stale_bundle_is_refused_and_nothing_is_written(db, scenario, live_server, tmp_path):
     later = iso(now_utc() + timedelta(hours=2))  # the bundle lives an hour
-    result = _enforce(*_args(live_server, scenario, tmp_path, "--now", later))
+    result = _enforce(*_args(live_server, scenario, tmp_path, "--now", later, "--no-report"))
     assert result.exit_code == 2, result.output
     assert "stale" in result.output
     assert not (tmp_path / "filtered.csv").exists()
@@ -167,3 +167,33 @@ def test_malformed_extract_is_refused_with_its_place(db, scenario, live_server, 
     assert "row 3, column 2: missing value for 'mark'" in result.output
     assert not (tmp_path / "filtered.csv").exists()
     assert _counts(db) == (0, 0)
+
+
+def test_a_future_instant_with_a_report_is_refused_before_anything_is_written(
+        db, scenario, live_server, tmp_path):
+    later = iso(now_utc() + timedelta(minutes=30))  # inside the bundle's life
+    result = _enforce(*_args(live_server, scenario, tmp_path, "--now", later))
+    assert result.exit_code == 2, result.output
+    assert "is in the future; a release is reported when it happens" in result.output
+    assert not (tmp_path / "filtered.csv").exists()
+    assert _counts(db) == (0, 0)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--timeout", "0"], "--timeout"),
+    (["--timeout", "-1"], "--timeout"),
+    (["--now", "2026-12-04T09:30:00+99:00"], "is not an ISO 8601 instant with an offset"),
+])
+def test_option_values_that_cannot_work_are_refused_by_name(scenario, tmp_path, extra,
+                                                            message):
+    result = _enforce(*_args("http://127.0.0.1:9", scenario, tmp_path, *extra))
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "filtered.csv").exists()
+
+
+def test_a_purpose_no_grant_names_is_warned_about(scenario, live_server, tmp_path):
+    args = _args(live_server, scenario, tmp_path, "--no-report")
+    args[args.index("--purpose") + 1] = "academic_suport"
+    result = CliRunner().invoke(enforce_command, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "no grant in the rules bundle is for the purpose 'academic_suport'" in result.stderr
