@@ -38,6 +38,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     load_config(app, overrides)
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO)
+        # Libraries that narrate every step at INFO (each CSS sheet parsed, each state
+        # entered) would bury the application's own lines.
+        for chatty in ("weasyprint", "fontTools", "transitions"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
     from consent import models  # noqa: F401  (register every mapper before use)
 
     extensions.init_app(app)
