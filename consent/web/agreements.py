@@ -20,7 +20,12 @@ from consent.api import schemas
 from consent.api.agreements import actions_for, pdf_response
 from consent.api.validation import check
 from consent.auth.access import roles_accepted
-from consent.auth.permissions import STAFF_ROLES, can_see_agreement, visible_agreements
+from consent.auth.permissions import (
+    STAFF_ROLES,
+    can_see_agreement,
+    is_district_user,
+    visible_agreements,
+)
 from consent.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from consent.extensions import db
 from consent.models import (
@@ -400,6 +405,10 @@ def _render_detail(agreement: Agreement, status: int = 200, forms: dict | None =
         executed_document=service.executed_document(agreement),
         can_edit=user.has_role("legal") and user.organization_id == agreement.source_org_id
         and agreement.state in service.EDITABLE_STATES,
+        # Registers list every family: district staff and administrators only.
+        can_make_register=agreement.legal_basis == "consent" and (
+            user.has_role("admin") or (user.has_any_role("legal", "staff")
+                                       and is_district_user(user))),
     ), status
 
 
@@ -434,7 +443,11 @@ def event(agreement_id: int, event: str):
             flash(message, "error")
         return _render_detail(service.get_agreement(agreement_id), status, {event: form})
     db.session.commit()
-    flash(DONE_MESSAGES.get(event, "Done."), "success")
+    message = DONE_MESSAGES.get(event, "Done.")
+    if event == "terminate" and agreement.state != "terminated":  # it takes effect later
+        message = (f"Termination noticed: the agreement ends on "
+                   f"{agreement.ended_on.isoformat()} and is in force until then.")
+    flash(message, "success")
     return redirect(url_for(".detail", agreement_id=agreement_id))
 
 

@@ -177,6 +177,8 @@ def test_noticed_termination_is_shown_and_ends_renewals(db, make, login, client)
     assert (a.state, a.ended_on) == ("active", effective)
     page = legal.get(f"/agreements/{aid}").get_data(as_text=True)
     assert f"Terminates on {effective.isoformat()}: Program ended" in page
+    assert (f"Termination noticed: the agreement ends on {effective.isoformat()} and is in "
+            "force until then.") in page and "The agreement was terminated." not in page
     # An agreement on notice is neither renewed nor amended.
     assert actions_for(a, actor_for(p.legal)) == []
     assert actions_on(page) == set()

@@ -91,3 +91,16 @@ def test_requesting_a_register_needs_a_csrf_token(app_config, request):
     token = csrf_token_from(client.get(f"/agreements/{agreement.id}").get_data(as_text=True))
     assert client.post(path, data={"csrf_token": token}).status_code == 302
     assert db.session.scalar(sa.select(sa.func.count()).select_from(DocumentJob)) == 1
+
+
+def test_the_register_button_is_offered_only_to_those_who_may_use_it(app, db, make, login):
+    p, agreement = _setup(make, app)
+    partner_staff = login(make.user("staff", org=p.partner))
+    detail = partner_staff.get(f"/agreements/{agreement.id}")
+    assert detail.status_code == 200
+    assert 'data-document="consent_register"' not in detail.get_data(as_text=True)
+    r = partner_staff.post(f"/documents/agreements/{agreement.id}/consent-register")
+    assert r.status_code == 404  # and the route refuses them as before
+    district_staff = login(make.user("staff", org=p.district))
+    page = district_staff.get(f"/agreements/{agreement.id}").get_data(as_text=True)
+    assert 'data-document="consent_register"' in page
