@@ -299,6 +299,10 @@ def _check_continuity(agreement: Agreement, start: date) -> None:
     if agreement.predecessor_id is None:
         return
     predecessor = db.session.get(Agreement, agreement.predecessor_id)
+    if start < predecessor.start_date:
+        raise ValidationFailed(
+            f"agreement {predecessor.id} starts on {predecessor.start_date.isoformat()}; its "
+            f"{agreement.successor_kind} cannot start before it", field="start_date")
     latest = predecessor.end_date + timedelta(days=1)
     if start > latest:
         raise ValidationFailed(
@@ -533,6 +537,11 @@ def _execute(agreement: Agreement) -> None:
     note_rules_change(agreement, "executed")
     if agreement.start_date <= local_date(now):
         activate(agreement, now)
+    # A past agreement recorded now (or one whose term ran out while it was being signed)
+    # is over as soon as it is executed: it never shows as active.
+    if agreement.end_date < local_date(now):
+        fire(agreement, "expire", SYSTEM, facts={"term_ended": True}, locked=True)
+        note_rules_change(agreement, "expired")
 
 
 def activate(agreement: Agreement, now: datetime) -> None:

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 
 from consent.access.decisions import decide
-from consent.models import Agreement, Organization, Student
+from consent.models import Agreement, AuditEntry, Organization, Student
 from consent.services import agreements as service
 from consent.timeutil import end_of_day, iso, start_of_day, utcnow
 from tests.api.helpers import bearer, make_partnership
@@ -248,3 +248,36 @@ def test_a_termination_at_once_does_not_take_back_what_was_permitted_before_it(c
     # The bundle keeps nothing that is still to come.
     bundle = client.get("/api/v1/rules/bundle", headers=enforcer).json["bundle"]
     assert [g["valid_until"] for g in bundle["grants"]] == []  # nothing left to come
+
+
+def test_a_successor_cannot_start_before_its_predecessor(client, db, make):
+    p = make_partnership(make)
+    aid = active_agreement(client, make, p)
+    legal = bearer(make.user_token(p.legal))
+    renewal = client.post(f"/api/v1/agreements/{aid}/successors", json={"kind": "renewal"},
+                          headers=legal).json["data"]
+    start = db.session.get(Agreement, aid).start_date
+    r = client.patch(f"/api/v1/agreements/{renewal['id']}", headers=legal,
+                     json={"start_date": (start - timedelta(days=1)).isoformat()})
+    assert r.status_code == 422 and r.json["error"]["field"] == "start_date"
+    assert f"starts on {start.isoformat()}; its renewal cannot start before it" in \
+        r.json["error"]["message"]
+    db.session.expire_all()
+    assert db.session.get(Agreement, renewal["id"]).start_date > start
+
+
+def test_an_agreement_signed_after_its_term_ended_is_expired_at_once(client, db, make):
+    from tests.api.helpers import agreement_payload
+    from tests.api.test_roles import run_to_execution
+
+    p = make_partnership(make)
+    legal = bearer(make.user_token(p.legal))
+    past = district_today() - timedelta(days=400)  # a past agreement recorded now
+    aid = client.post("/api/v1/agreements", headers=legal, json=agreement_payload(
+        start_date=past.isoformat(),
+        end_date=(past + timedelta(days=30)).isoformat())).json["data"]["id"]
+    assert run_to_execution(client, make, p, aid)["state"] == "expired"
+    events = [e.event for e in db.session.scalars(sa.select(AuditEntry).where(
+        AuditEntry.subject_type == "agreement", AuditEntry.subject_id == aid)
+        .order_by(AuditEntry.id))]
+    assert events[-3:] == ["execute", "activate", "expire"]
