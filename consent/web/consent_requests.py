@@ -13,6 +13,7 @@ from wtforms import IntegerField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from consent.auth.access import roles_accepted
+from consent.auth.permissions import is_district_user
 from consent.extensions import db
 from consent.models import Agreement, LegalBasis, Organization, OrgKind, User
 from consent.services.actors import actor_for
@@ -34,7 +35,12 @@ class SendRequestsForm(CleanTextForm):
 
 
 def _user() -> User:
-    return current_user._get_current_object()
+    """The signed-in user, who must be district staff (or an administrator): requests go
+    to the district's families. Partner staff get 404, as for registers."""
+    user = current_user._get_current_object()
+    if not (user.has_role("admin") or is_district_user(user)):
+        abort(404)
+    return user
 
 
 def _agreements(user: User) -> list[Agreement]:
@@ -79,8 +85,10 @@ def send():
     user = _user()
     form = SendRequestsForm()
     if not form.validate():
-        flash("Choose an agreement.", "error")
-        return redirect(url_for(".index"))
+        for name, errors in form.errors.items():
+            label = form[name].label.text if name in form else name
+            flash(f"{label}: {' '.join(errors)}", "error")
+        return redirect(url_for(".index", agreement=form.agreement.data or None))
     agreement = _own_agreement(user, form.agreement.data)
     report = send_consent_requests(agreement, user.id, actor_for(user),
                                    school_id=form.school.data,

@@ -75,6 +75,19 @@ def test_only_the_districts_staff_may_send_requests(db, make, login):
         assert r.status_code in (403, 404)
         r = client.get(f"/staff/requests?agreement={agreement.id}")
         assert r.status_code in (403, 404)
+        assert client.get("/staff/requests").status_code in (403, 404)  # not an empty page
+    assert db.session.scalar(sa.select(sa.func.count(ConsentRequest.id))) == 0
+
+
+def test_a_request_form_that_fails_its_checks_names_the_field(db, make, login):
+    p = make_partnership(make)
+    agreement = _open_agreement(db, make, p)
+    staff = login(make.user("staff", org=p.district))
+    r = staff.post("/staff/requests", data={"agreement": agreement.id, "grade": "123456789"},
+                   follow_redirects=True)
+    page = r.get_data(as_text=True)
+    assert "Grade (optional): Field cannot be longer than 8 characters." in page
+    assert "Choose an agreement." not in page
     assert db.session.scalar(sa.select(sa.func.count(ConsentRequest.id))) == 0
 
 
