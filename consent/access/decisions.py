@@ -116,11 +116,11 @@ def decide_current(recipient: Organization, student_ref: str, category: str, pur
                             _reason(basis), grant.agreement,
                             grant.consent_by_category.get(category), basis,
                             is_exception(basis), version)
-    return Decision("deny", slug, student_ref, category, purpose, when, _DENIED,
+    return Decision("deny", slug, student_ref, category, purpose, when, DENIED_REASON,
                     bundle_version=version)
 
 
-_DENIED = "no agreement and consent in force covers this student, category and purpose"
+DENIED_REASON = "no agreement and consent in force covers this student, category and purpose"
 
 
 def _reason(basis: str) -> str:

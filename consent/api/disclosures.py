@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from flask import g, request
 from sqlalchemy.exc import IntegrityError
 
-from consent.access.decisions import decide
+from consent.access.decisions import DENIED_REASON, decide
 from consent.access.facts import rules_version
 from consent.access.signing import canonical_json
 from consent.api import bp
@@ -164,7 +164,12 @@ def _check_record(recipient: Organization, record: dict, index: int, purpose: st
         students[ref] = db.session.scalar(sa.select(Student).where(Student.sourced_id == ref))
     student = students[ref]
     if student is None:
-        raise ValidationFailed(f"no student '{ref}'", field=f"{where}.student")
+        # Answered as any release the rules do not permit: a partner must not learn from
+        # this endpoint which student ids exist in the district.
+        category = record["categories"][0]
+        raise ValidationFailed(f"not permitted at {iso(released_at)}: {category} for "
+                               f"{purpose}: {DENIED_REASON}", field=where,
+                               details={"category": category, "reason": DENIED_REASON})
     pair = (ref, record["agreement"])
     if pair in seen:
         raise ValidationFailed(f"this student is already reported under this agreement in "
@@ -174,10 +179,12 @@ def _check_record(recipient: Organization, record: dict, index: int, purpose: st
     for category in record["categories"]:
         decision = decide(recipient, student, ref, category, purpose, released_at)
         if decision.decision != "permit":
+            # The same words for every refusal (as the decision API's): why a student is
+            # not covered (a refusal, an opt-out, another school) is the family's business.
             raise ValidationFailed(
                 f"not permitted at {iso(released_at)}: {category} for {purpose}: "
-                f"{decision.reason}", field=where,
-                details={"category": category, "reason": decision.reason})
+                f"{DENIED_REASON}", field=where,
+                details={"category": category, "reason": DENIED_REASON})
         if decision.agreement != record["agreement"]:
             raise ValidationFailed(
                 f"{category} rests on agreement {decision.agreement}, not "

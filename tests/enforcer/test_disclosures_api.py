@@ -53,6 +53,20 @@ def test_a_record_that_was_not_permitted_is_refused_naming_it(client, db, scenar
     assert _snapshot(db) == before
 
 
+def test_an_unknown_student_is_answered_like_one_without_a_grant(client, db, scenario):
+    """A partner cannot probe which student ids exist in the district."""
+    before = _snapshot(db)
+    answers, at = [], iso(now_utc())
+    for student in ("S-1002", "S-NOBODY"):  # a real student without consent; no such student
+        r = client.post("/api/v1/disclosures", headers=scenario.enforcer, json=_report(
+            [_record(scenario, student=student)], key=student, released_at=at))
+        assert r.status_code == 422
+        answers.append(r.json["error"])
+    assert answers[0] == answers[1]
+    assert answers[1]["field"] == "records[0]" and "S-NOBODY" not in str(answers[1])
+    assert _snapshot(db) == before
+
+
 def test_a_retried_report_is_stored_once(client, db, scenario):
     body = _report([_record(scenario, rows=3), _record(scenario, student="S-1003")])
     first = client.post("/api/v1/disclosures", headers=scenario.enforcer, json=body)
@@ -79,7 +93,7 @@ BAD_REPORTS = [
     (lambda b: b["records"][0].update(agreement=b["records"][0]["agreement"] + 100),
      "records[0].agreement"),
     (lambda b: b["records"][0].update(basis="school_official"), "records[0].basis"),
-    (lambda b: b["records"][0].update(student="S-0000"), "records[0].student"),
+    (lambda b: b["records"][0].update(student="S-0000"), "records[0]"),  # as not permitted
     (lambda b: b["records"][0].update(consent=999999), "records[0].consent"),
     (lambda b: b["records"][0].update(rows=-1), "records[0].rows"),
     (lambda b: b["records"].append(dict(b["records"][0])), "records[1].student"),
