@@ -144,8 +144,10 @@ class ClauseTemplateForm(CleanTextForm):
     version = IntegerField(widget=HiddenInput(), validators=[Optional()])
 
 
-def _days(label: str):
-    return IntegerField(label, validators=[Optional(), NumberRange(min=0, max=36500)])
+def _days(label: str, most: int = 36500):
+    # The same limits as the API schema (consent/api/schemas.py), so the page refuses what
+    # the service would, with the same numbers.
+    return IntegerField(label, validators=[Optional(), NumberRange(min=0, max=most)])
 
 
 class AgreementForm(CleanTextForm):
@@ -171,8 +173,8 @@ class AgreementForm(CleanTextForm):
                                           validators=[Optional(), Length(max=5000)])
     retention_days = _days("Retention (days)")
     destruction_days = _days("Destruction within (days after the end)")
-    breach_notification_hours = _days("Breach notification within (hours)")
-    renewal_notice_days = _days("Renewal notice (days before the end)")
+    breach_notification_hours = _days("Breach notification within (hours)", most=8760)
+    renewal_notice_days = _days("Renewal notice (days before the end)", most=3650)
     clauses = FieldList(FormField(ClauseForm), min_entries=1)
     version = version_field()
 

@@ -69,3 +69,15 @@ def test_sign_form_refuses_a_disguised_signer_name(db, make, login):
     db.session.expire_all()
     assert db.session.scalars(sa.select(Signature.state).where(
         Signature.agreement_id == aid)).all().count("signed") == 0
+
+
+def test_the_form_offers_and_states_the_apis_own_limits(db, make, login):
+    p = make_partnership(make)
+    legal = login(p.legal)
+    page = legal.get("/agreements/new").get_data(as_text=True)
+    assert 'id="breach_notification_hours"' in page and 'max="8760"' in page
+    assert 'max="3650"' in page  # renewal notice days
+    r = legal.post("/agreements/new", data=agreement_form(breach_notification_hours="9000"))
+    assert r.status_code == 422
+    error = r.get_data(as_text=True).split('id="breach_notification_hours-error">', 1)[1]
+    assert error.startswith("Number must be between 0 and 8760.")
