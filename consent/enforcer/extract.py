@@ -81,8 +81,10 @@ def _header(row: list[str], number: int, student_column: str) -> list[str]:
                                  f"'{name}'")
         seen.add(name)
     if student_column not in seen:
-        raise ExtractRefused(f"row {number}, column {len(names) + 1}: the header has no "
-                             f"'{student_column}' column (name it with --student-column)")
+        raise ExtractRefused(f"row {number} (the header): no '{student_column}' column among "
+                             f"{', '.join(repr(n) for n in names[:10])}"
+                             f"{', …' if len(names) > 10 else ''} (name the student column "
+                             "with --student-column)")
     return names
 
 

@@ -104,7 +104,7 @@ def test_output_is_written_whole_and_replaces_the_old_file(tmp_path):
     (b"student_id,mark\nS-1,A\nS-2,B,extra\n", "row 3, column 3: unexpected value"),
     (b"student_id,mark,term\nS-1,A\n", "row 2, column 3: missing value for 'term'"),
     (b"student_id,mark,mark\nS-1,A,B\n", "row 1, column 3: duplicate column name 'mark'"),
-    (b"pupil,mark\nS-1,A\n", "row 1, column 3: the header has no 'student_id' column"),
+    (b"pupil,mark\nS-1,A\n", "row 1 (the header): no 'student_id' column among 'pupil', 'mark'"),
     (b"", "row 1, column 1: the file is empty"),
     (b'student_id,mark\nS-1,"A\n', "row 2: not well-formed CSV"),
 ])
