@@ -4,6 +4,7 @@ in their language, read back here with pypdf."""
 from __future__ import annotations
 
 import io
+import re
 from email.header import decode_header, make_header
 
 import sqlalchemy as sa
@@ -47,6 +48,10 @@ def test_a_grant_and_a_revocation_each_email_a_receipt_pdf(app, db, make, login,
     assert "gave consent" in text and "Northside Promise Neighborhood" in text
     assert "Attendance" in text and "Behavior" in text and "Promise MOU" in text
     assert agreement.end_date.isoformat() in text and "version 1, language en" in text
+    body = next(part.get_payload(decode=True).decode() for part in message.walk()
+                if part.get_content_type() == "text/plain")
+    zone = app.config["DISTRICT_TIMEZONE"]
+    assert re.search(rf"you gave consent on \d{{4}}-\d\d-\d\d \d\d:\d\d \({zone}\)\.", body)
 
     consent = db.session.scalars(sa.select(Consent).where(Consent.category == "behavior")).one()
     r = family.post(f"/family/consents/{consent.id}/revoke", data={"version": consent.version_id})
