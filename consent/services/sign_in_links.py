@@ -65,6 +65,14 @@ def send_sign_in_link(email: str, language: str = "en") -> bool:
     return True
 
 
+def sign_in_link_usable(token: str) -> bool:
+    """Whether `token` is a link that would still sign someone in (nothing is used up)."""
+    return db.session.scalar(sa.select(SignInLink.id).join(
+        User, SignInLink.user_id == User.id).where(
+        SignInLink.token_hash == hash_token(token), SignInLink.used_at.is_(None),
+        SignInLink.expires_at > utcnow(), User.active.is_(True))) is not None
+
+
 def use_sign_in_link(token: str) -> User | None:
     """The user a still-valid, unused link belongs to, marking the link used; else None."""
     now = utcnow()

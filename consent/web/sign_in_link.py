@@ -16,7 +16,11 @@ from consent.extensions import db
 from consent.i18n import LANGUAGES, visitor_language
 from consent.services import audit
 from consent.services.actors import actor_for
-from consent.services.sign_in_links import send_sign_in_link, use_sign_in_link
+from consent.services.sign_in_links import (
+    send_sign_in_link,
+    sign_in_link_usable,
+    use_sign_in_link,
+)
 from consent.web.forms import CleanTextForm, LanguageForm
 
 bp = Blueprint("sign_in_link", __name__, url_prefix="/auth/link")
@@ -65,7 +69,10 @@ def confirm(token: str):
     the email, which links with ?lang=)."""
     if request.args.get("lang") in LANGUAGES:
         session["language"] = request.args["lang"]
-    return render_template("auth/link_confirm.html", form=LinkUseForm(), token=token[:TOKEN_MAX])
+    token = token[:TOKEN_MAX]
+    if not sign_in_link_usable(token):  # used, expired or unknown: say so before a click
+        return render_template("auth/link_invalid.html"), 410
+    return render_template("auth/link_confirm.html", form=LinkUseForm(), token=token)
 
 
 @bp.post("/<token>")

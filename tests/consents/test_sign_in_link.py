@@ -179,3 +179,17 @@ def test_the_production_server_does_not_start_without_the_public_address(tmp_pat
     done = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=root, env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_used_or_unknown_link_says_so_when_opened(app, db, make, mailbox):
+    deliver, messages = mailbox
+    make_partnership(make)
+    visitor = app.test_client()
+    visitor.post("/auth/link", data={"email": "maria@family.example"})
+    deliver()
+    path = _link_from(messages[0])
+    assert visitor.get(path).status_code == 200  # usable: the page with the button
+    assert visitor.post(path).status_code == 302
+    for opened in (path, "/auth/link/not-a-token"):
+        r = app.test_client().get(opened)
+        assert r.status_code == 410 and 'action="' not in r.get_data(as_text=True)
