@@ -23,6 +23,7 @@ from consent.models import (
 )
 from consent.services import audit
 from consent.services.actors import COMMAND_LINE
+from consent.untrusted_text import has_forbidden
 
 ORG_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -126,6 +127,10 @@ def create_org(slug, name, kind):
 @click.option("--name", required=True, help="What the client is, e.g. 'nightly export job'.")
 def create_client(org_slug, name):
     """Issue an enforcer API token scoped to one organization (printed once)."""
+    name = " ".join(name.split())
+    if not name or len(name) > 200 or has_forbidden(name):
+        raise click.ClickException("--name must be 1 to 200 characters of plain text (it "
+                                   "labels the token in the audit trail)")
     org = _org(org_slug)
     token = new_token()
     row = ApiToken(name=name, token_hash=hash_token(token), organization_id=org.id)

@@ -105,3 +105,11 @@ def test_a_person_created_on_the_command_line_follows_the_webs_rules(db, runner,
     result = runner.invoke(args=["users", "create", *args[:1], "--name", "Pat", *args[1:]])
     assert result.exit_code != 0 and message in result.output, result.output
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
+
+
+@pytest.mark.parametrize("name", ["", "   ", "nightly \x1b[31mexport", "x" * 201])
+def test_an_enforcer_token_name_must_be_plain_text(db, runner, name):
+    assert runner.invoke(args=["orgs", "create", "promise", "--name", "Promise",
+                               "--kind", "nonprofit"]).exit_code == 0
+    result = runner.invoke(args=["clients", "create", "promise", "--name", name])
+    assert result.exit_code != 0 and "--name must be 1 to 200 characters" in result.output

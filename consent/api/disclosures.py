@@ -69,8 +69,9 @@ DISCLOSURE_RECORD = {
                     "uniqueItems": True,
                     "description": "The consent id(s) of the grant, for consent-based grants"},
         "basis": {"enum": [b.value for b in LegalBasis]},
-        "rows": {"type": "integer", "minimum": 0, "maximum": MAX_INT,
-                 "description": "How many rows of this student were released"},
+        "rows": {"type": "integer", "minimum": 1, "maximum": MAX_INT,
+                 "description": "How many rows of this student were released (a student "
+                                "with no row released is not a disclosure)"},
     },
 }
 DISCLOSURE_REPORT = {

@@ -208,3 +208,11 @@ def test_disclosures_are_append_only(client, db, scenario):
         db.session.delete(db.session.scalar(sa.select(DisclosureReport)))
         db.session.commit()
     db.session.rollback()
+
+
+def test_a_record_of_no_rows_is_not_a_disclosure(client, db, scenario):
+    before = _snapshot(db)
+    r = client.post("/api/v1/disclosures", headers=scenario.enforcer,
+                    json=_report([_record(scenario, rows=0)]))
+    assert (r.status_code, r.json["error"]["field"]) == (422, "records[0].rows")
+    assert _snapshot(db) == before
