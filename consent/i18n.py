@@ -223,7 +223,7 @@ SPANISH_LEDGER = {
         "supersede": "Permiso reemplazado", "expire": "Permiso terminado",
         "lapse": "Permiso caducado",
     },
-    "acted_as": {"guardian": "tutor", "student": "estudiante", "staff": "personal escolar",
+    "acted_as": {"guardian": "tutor", "student": "estudiante", "staff": "personal",
                  "system": "sistema"},
     "channel": {"web": "portal web", "api": "aplicación", "paper": "en papel",
                 "scheduler": "automático"},

@@ -184,7 +184,8 @@ def read_source(source: str | os.PathLike) -> dict[str, bytes]:
     if not path.is_file():
         raise RosterError([RosterIssue(name, None, None, "no such file or directory")])
     if not zipfile.is_zipfile(path):
-        raise RosterError([RosterIssue(name, None, None, "is neither a .zip file nor a directory")])
+        raise RosterError([RosterIssue(name, None, None, "is not a readable .zip file (damaged, "
+                                                         "or another kind of file), nor a folder")])
     try:
         return _read_zip(path)
     except (zipfile.BadZipFile, OSError, EOFError) as exc:

@@ -344,7 +344,7 @@ def test_a_path_that_is_not_a_roster_is_an_error(tmp_path):
     assert issues(parse_roster(tmp_path / "missing")) == [("missing", None, None)]
     with pytest.raises(RosterError) as caught:
         read_source(tmp_path / "notes.txt")
-    assert "neither a .zip" in str(caught.value)
+    assert "is not a readable .zip file (damaged" in str(caught.value)
 
 
 def test_issue_text():

@@ -201,7 +201,8 @@ def test_a_broken_zip_is_reported_under_its_own_name(db, make, login):
     staff = login(make.user("staff", org=p.district))
     before = _written(db)
     r = _upload(staff, b"PK\x03\x04 but not really a zip", "notzip.zip")
-    _refused(r, "notzip.zip", "", "", "is neither a .zip file nor a directory")
+    _refused(r, "notzip.zip", "", "",
+             "is not a readable .zip file (damaged, or another kind of file), nor a folder")
     assert "roster.zip" not in r.get_data(as_text=True)
     assert _written(db) == before
 
