@@ -31,6 +31,16 @@ def is_district_user(user: User) -> bool:
     return org is not None and org.kind == OrgKind.DISTRICT
 
 
+REGISTER_ROLES = ("admin", "legal", "staff")
+
+
+def may_make_registers(user: User) -> bool:
+    """Consent registers list every family: the district's legal and staff people, and
+    administrators."""
+    return user.has_role("admin") or (user.has_any_role(*REGISTER_ROLES)
+                                      and is_district_user(user))
+
+
 def visible_agreements(user: User):
     """A select of the agreements `user` may see."""
     query = sa.select(Agreement)

@@ -23,7 +23,7 @@ from consent.auth.access import roles_accepted
 from consent.auth.permissions import (
     STAFF_ROLES,
     can_see_agreement,
-    is_district_user,
+    may_make_registers,
     visible_agreements,
 )
 from consent.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
@@ -405,10 +405,7 @@ def _render_detail(agreement: Agreement, status: int = 200, forms: dict | None =
         executed_document=service.executed_document(agreement),
         can_edit=user.has_role("legal") and user.organization_id == agreement.source_org_id
         and agreement.state in service.EDITABLE_STATES,
-        # Registers list every family: district staff and administrators only.
-        can_make_register=agreement.legal_basis == "consent" and (
-            user.has_role("admin") or (user.has_any_role("legal", "staff")
-                                       and is_district_user(user))),
+        can_make_register=agreement.legal_basis == "consent" and may_make_registers(user),
     ), status
 
 

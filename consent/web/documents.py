@@ -23,7 +23,12 @@ from flask_wtf import FlaskForm
 
 from consent import document_worker
 from consent.auth.access import roles_accepted
-from consent.auth.permissions import STAFF_ROLES, can_see_agreement, is_district_user
+from consent.auth.permissions import (
+    REGISTER_ROLES,
+    STAFF_ROLES,
+    can_see_agreement,
+    may_make_registers,
+)
 from consent.errors import BadRequest, NotFound, ValidationFailed
 from consent.extensions import db
 from consent.models import Agreement, DocumentJob
@@ -112,13 +117,8 @@ def consent_form_pdf(agreement_id: int):
 
 # --- long documents as background jobs -------------------------------------------------
 
-REGISTER_ROLES = ("admin", "legal", "staff")
-
-
 def _may_see_registers() -> bool:
-    """Registers list every family: district staff only (and administrators)."""
-    user = current_user._get_current_object()
-    return user.has_role("admin") or is_district_user(user)
+    return may_make_registers(current_user._get_current_object())
 
 
 def _job(job_id: int) -> DocumentJob:
