@@ -58,9 +58,9 @@ def get_family_student(student_id: int):
                                 for o in a.recipients}}
                for a in service.consentable_agreements(student, today)]
     # A grant whose agreement (and any successor) is over shares nothing any more.
-    consents = [{**consent_dict(c), "ended_with_agreement":
-                 c.state == "granted" and service.ended_with_agreement(c, now)}
-                for c in service.student_consents(student)]
+    consents = service.student_consents(student)
+    ended = service.ended_with_agreements(consents, now)
+    consents = [{**consent_dict(c), "ended_with_agreement": c.id in ended} for c in consents]
     return {"data": {**student_dict(student), "agreements": options, "consents": consents}}
 
 

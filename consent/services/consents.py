@@ -254,7 +254,22 @@ def ended_with_agreement(consent: Consent, now) -> bool:
     """A granted consent whose agreement, and every successor that could carry it on, has
     ended (terminated, expired or past its end date): nothing is shared under it any more,
     though the consent itself was never revoked."""
-    tree, frontier = {consent.agreement_id}, [consent.agreement_id]
+    return _lineage_ended(consent.agreement_id, now)
+
+
+def ended_with_agreements(consents: list[Consent], now) -> set[int]:
+    """The ids of the granted consents in `consents` that `ended_with_agreement`, each
+    agreement looked at once (a child's page lists many consents of few agreements)."""
+    ended: dict[int, bool] = {}
+    for consent in consents:
+        if consent.state == C.GRANTED and consent.agreement_id not in ended:
+            ended[consent.agreement_id] = _lineage_ended(consent.agreement_id, now)
+    return {c.id for c in consents if c.state == C.GRANTED and ended[c.agreement_id]}
+
+
+def _lineage_ended(agreement_id: int, now) -> bool:
+    """Whether the agreement and every successor that could carry its consents on are over."""
+    tree, frontier = {agreement_id}, [agreement_id]
     while frontier:
         frontier = [i for i in db.session.scalars(sa.select(Agreement.id).where(
             Agreement.predecessor_id.in_(frontier))) if i not in tree]

@@ -34,7 +34,7 @@ class SendRequestsForm(CleanTextForm):
     grade = StringField("Grade (optional)", validators=[Optional(), Length(max=8)])
 
 
-def _user() -> User:
+def _district_user() -> User:
     """The signed-in user, who must be district staff (or an administrator): requests go
     to the district's families. Partner staff get 404, as for registers."""
     user = current_user._get_current_object()
@@ -63,7 +63,7 @@ def _own_agreement(user: User, agreement_id: int | None) -> Agreement:
 @roles_accepted(*ROLES)
 def index():
     """Choose an agreement and who to ask; see the answers to requests already sent."""
-    user = _user()
+    user = _district_user()
     agreements = _agreements(user)
     chosen = request.args.get("agreement", type=int)
     agreement = _own_agreement(user, chosen) if chosen else None
@@ -82,7 +82,7 @@ def index():
 @roles_accepted(*ROLES)
 def send():
     """Send requests to the guardians of the chosen students (once per guardian)."""
-    user = _user()
+    user = _district_user()
     form = SendRequestsForm()
     if not form.validate():
         for name, errors in form.errors.items():

@@ -137,9 +137,7 @@ def _render_student(student: Student, status: int = 200, posted: tuple[str, obje
         bound = posted[1] if posted and posted[0] == option["key"] else None
         option["form"] = _decision_form(option, bound, student=student)
     consents = service.student_consents(student)
-    now = utcnow()
-    ended = {c.id for c in consents
-             if c.state == "granted" and service.ended_with_agreement(c, now)}
+    ended = service.ended_with_agreements(consents, utcnow())
     revoke_forms = dict(revoke_forms or {})
     for consent in consents:
         if consent.state == "granted":

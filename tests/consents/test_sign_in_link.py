@@ -62,13 +62,18 @@ def test_the_answer_is_the_same_for_any_address(app, db, make):
         "maria@family.example"]
 
 
-def test_an_expired_or_unknown_link_does_not_sign_in(app, db, make, mailbox):
+def _emailed_link(app, make, mailbox):
+    """(visitor, path): Maria asks for a link, and the path it carries."""
     deliver, messages = mailbox
     make_partnership(make)
     visitor = app.test_client()
     visitor.post("/auth/link", data={"email": "maria@family.example"})
     deliver()
-    path = _link_from(messages[0])
+    return visitor, _link_from(messages[0])
+
+
+def test_an_expired_or_unknown_link_does_not_sign_in(app, db, make, mailbox):
+    visitor, path = _emailed_link(app, make, mailbox)
     link = db.session.scalars(sa.select(SignInLink)).one()
     link.expires_at = utcnow() - timedelta(seconds=1)
     db.session.commit()
@@ -182,12 +187,7 @@ def test_the_production_server_does_not_start_without_the_public_address(tmp_pat
 
 
 def test_a_used_or_unknown_link_says_so_when_opened(app, db, make, mailbox):
-    deliver, messages = mailbox
-    make_partnership(make)
-    visitor = app.test_client()
-    visitor.post("/auth/link", data={"email": "maria@family.example"})
-    deliver()
-    path = _link_from(messages[0])
+    visitor, path = _emailed_link(app, make, mailbox)
     assert visitor.get(path).status_code == 200  # usable: the page with the button
     assert visitor.post(path).status_code == 302
     for opened in (path, "/auth/link/not-a-token"):
