@@ -308,8 +308,9 @@ def print_report(result: dict) -> None:
         w = result["world"]
         counts = w["counts"]
         print(f"world: {counts['consents']:,} consent rows ({counts['consents_granted']:,} "
-              f"granted), {counts['rules_changes']:,} rules changes; built in "
-              f"{w['seconds']:.1f} s")
+              f"granted), {counts['rules_changes']:,} rules changes, "
+              f"{counts['grant_windows']:,} grant windows; built in {w['seconds']:.1f} s "
+              f"(the grant windows {w['grant_windows_rebuild_seconds']:.1f} s of it)")
     if "decisions" in result:
         report_decisions(result["decisions"])
     if "http" in result:

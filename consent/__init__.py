@@ -43,8 +43,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         for chatty in ("weasyprint", "fontTools", "transitions"):
             logging.getLogger(chatty).setLevel(logging.WARNING)
     from consent import models  # noqa: F401  (register every mapper before use)
+    from consent.access import grant_windows
 
     extensions.init_app(app)
+    grant_windows.install()  # every consent written also rewrites its grant windows
     errors.register(app)
     security_headers.register(app)
     auth.init_app(app)

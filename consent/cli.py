@@ -32,6 +32,7 @@ audit_cli = AppGroup("audit", help="Check the audit trail.")
 users_cli = AppGroup("users", help="Manage people who sign in.")
 orgs_cli = AppGroup("orgs", help="Manage organizations.")
 clients_cli = AppGroup("clients", help="Issue API tokens for enforcers.")
+rules_cli = AppGroup("rules", help="Maintain what the access rules are compiled from.")
 
 
 @audit_cli.command("verify")
@@ -53,6 +54,23 @@ def audit_verify(head: str | None) -> None:
     raise click.ClickException(
         f"audit chain broken at entry {report.first_broken_id}: {report.problem} "
         f"({report.entries} entries verified before it)")
+
+
+@rules_cli.command("rebuild")
+@click.option("--force", is_flag=True, help="Rebuild even if the grant windows are current.")
+def rules_rebuild(force: bool) -> None:
+    """Recompute the grant windows the rules compiler reads.
+
+    Needed after DISTRICT_TIMEZONE, MAJORITY_POLICY or MAJORITY_GRACE_DAYS change;
+    `accordant db upgrade` and the web app's start do it when they find them out of
+    date. Until then the rules are compiled from the consents, only more slowly."""
+    from consent.access import grant_windows
+
+    with db.engine.begin() as connection:
+        written = (grant_windows.rebuild(connection) if force
+                   else grant_windows.ensure_current(connection))
+    click.echo("grant windows already current" if written is None
+               else f"grant windows rebuilt: {written} rows")
 
 
 @users_cli.command("create")
@@ -176,8 +194,8 @@ def register(app: Flask) -> None:
     from consent.roster.cli import roster_cli
     from consent.scheduler import scheduler_cli
 
-    for command in (audit_cli, users_cli, orgs_cli, clients_cli, scheduler_cli, roster_cli,
-                    demo_command, enforce_command, calendar_cli):
+    for command in (audit_cli, users_cli, orgs_cli, clients_cli, rules_cli, scheduler_cli,
+                    roster_cli, demo_command, enforce_command, calendar_cli):
         app.cli.add_command(command)
 
 

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from werkzeug.serving import make_server
 
 from consent import create_app
+from consent.access import grant_windows
 from consent.config import normalise_db_url
 from consent.extensions import db as _db
 from tests.factories import DISTRICT_ZONE, Factory
@@ -97,6 +98,9 @@ def app_config(database_url, pg_schema, tmp_path):
 @pytest.fixture
 def app(schema_ready, app_config):
     app = create_app(app_config)
+    with app.app_context(), _db.engine.begin() as connection:
+        # As `db upgrade` and the web app's start do: grant windows of this config.
+        grant_windows.ensure_current(connection)
     yield app
     with app.app_context():
         _db.session.remove()  # an open session would block TRUNCATE on PostgreSQL

@@ -1,12 +1,12 @@
 """Compile a recipient's rules: every grant in force now or later.
 
 A district has hundreds of thousands of students and millions of consent rows, so
-the compiler does the grouping in SQL (one row per student, purpose and validity,
-with the consent id of each category as a column), reads plain driver values, and
-keeps consent grants compact: per agreement, one small tuple per student grant
-(`_Packed`), turned into `Grant` objects only when asked for (a decision, a bundle).
-Consent grants are kept per (agreement, student), so that a grant or revocation
-recompiles only that student's grants (see `consent.access.cache`).
+the compiler reads consent grants already worked out (`grant_windows`: one row per
+student, purpose and window), reads plain driver values, decodes what rows share
+once, and keeps consent grants compact: per agreement, one small tuple per student
+grant (`_Packed`), turned into `Grant` objects only when asked for (a decision, a
+bundle). Consent grants are kept per (agreement, student), so that a grant or
+revocation recompiles only that student's grants (see `consent.access.cache`).
 """
 
 from __future__ import annotations
@@ -15,24 +15,21 @@ import json
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import chain
 
 import sqlalchemy as sa
 from flask import current_app
 
+from consent.access import grant_windows
 from consent.access.facts import (
-    ConsentWindows,
     Window,
     agreement_window,
     agreements_for_recipient,
-    instant_of,
     is_exception,
     lineage_ids,
 )
 from consent.extensions import db
-from consent.models import Agreement, Consent, DataCategory, LegalBasis, Organization, Student
+from consent.models import Agreement, DataCategory, LegalBasis, Organization, Student
 from consent.timeutil import iso
-from workflows import ConsentState
 
 FORMAT = "accordant.rules-bundle.v1"
 
@@ -226,36 +223,49 @@ def consent_agreements(recipient_id: int, now: datetime) -> list[tuple[Agreement
 
 
 class Students:
-    """What compiling needs of the students: sourced id and birth date by id, and the
-    students each exception agreement's population covers. Loaded on first use and
-    shared by every recipient compiled with it: a district bundle or export compiles
-    them all, and most recipients' agreements cover the same population."""
+    """What compiling needs of the students: sourced ids (and, for consents whose grant
+    windows are not stored, birth dates) by id, and the students each exception
+    agreement's population covers. Loaded on first use and shared by every recipient
+    compiled with it: a district bundle or export compiles them all, and most
+    recipients' agreements cover the same population."""
 
     def __init__(self, student_ids: list[int] | None = None):
         self._ids = student_ids  # None: every student
-        self._by_id: dict[int, tuple[str, str | None]] | None = None
+        self._sourced: dict[int, str] | None = None
+        self._births: dict[int, str | None] | None = None
         self._covered: dict[tuple, list[str]] = {}
 
     @property
-    def by_id(self) -> dict[int, tuple[str, str | None]]:
-        if self._by_id is None:
-            ids = Student.__table__.c.id
-            self._by_id = self._read() if self._ids is None else self._read(ids.in_(self._ids))
-        return self._by_id
+    def sourced(self) -> dict[int, str]:
+        """Sourced id by student id."""
+        if self._sourced is None:
+            s = Student.__table__.c
+            intern = sys.intern  # the same ids recur in every recipient's rules: share them
+            self._sourced = {i: intern(sid) for i, sid in self._read(s.sourced_id)}
+        return self._sourced
 
-    def one(self, student_id: int) -> tuple[str, str | None]:
-        """A student missing from `by_id`: added since it was read (each statement of a
-        PostgreSQL transaction sees the latest commits)."""
-        self.by_id.update(self._read(Student.__table__.c.id == student_id))
-        return self.by_id[student_id]
+    @property
+    def births(self) -> dict[int, str | None]:
+        """Birth date (as the driver returns it) by student id."""
+        if self._births is None:
+            self._births = dict(self._read(sa.type_coerce(Student.__table__.c.birth_date,
+                                                          sa.String)))
+        return self._births
 
-    @staticmethod
-    def _read(*conditions) -> dict[int, tuple[str, str | None]]:
+    def one(self, student_id: int) -> str:
+        """The sourced id of a student missing from `sourced`: added since it was read
+        (each statement of a PostgreSQL transaction sees the latest commits)."""
         s = Student.__table__.c
-        query = sa.select(s.id, s.sourced_id, sa.type_coerce(s.birth_date, sa.String))
-        intern = sys.intern  # the same ids recur in every recipient's rules: share them
-        return {i: (intern(sid), birth)
-                for i, sid, birth in _driver_rows(query.where(*conditions))}
+        found = db.session.execute(sa.select(s.sourced_id).where(s.id == student_id)).scalar_one()
+        self.sourced[student_id] = found
+        return found
+
+    def _read(self, column) -> list[tuple]:
+        s = Student.__table__.c
+        query = sa.select(s.id, column)
+        if self._ids is not None:
+            query = query.where(s.id.in_(self._ids))
+        return grant_windows.driver_rows(db.session.connection(), query)
 
     def covered_by(self, agreement: Agreement) -> list[str]:
         """Sourced ids of the students an exception agreement covers, in sourced id order
@@ -270,7 +280,9 @@ class Students:
             if directory:
                 query = query.where(s.directory_opt_out == sa.false())
             intern = sys.intern
-            found = self._covered[key] = [intern(sid) for sid, in _driver_rows(query)]
+            found = self._covered[key] = [
+                intern(sid) for sid, in grant_windows.driver_rows(db.session.connection(),
+                                                                  query)]
         return found
 
 
@@ -335,97 +347,65 @@ def consent_grants_for(agreement: Agreement, window: Window, recipient_id: int, 
     """Consent grants under `agreement`, by student; only for `student_ids` when given
     (incremental recompilation).
 
-    A grant is one (student, purpose, window) with every category consented to for
-    exactly that window, each category naming its consent row (the newest, should
-    two rows say the same)."""
-    categories = sorted(set(agreement.categories))
+    The grants come from the grant windows of the agreement and of each predecessor
+    whose consents carry on under it (`grant_windows`: a student's granted consents as
+    rows of purpose, window and categories, worked out when they changed), cut to this
+    agreement's window, purposes and categories."""
+    categories = frozenset(agreement.categories)
     purposes = frozenset(agreement.purposes)
-    c, s = Consent.__table__.c, Student.__table__.c
-
-    def raw(column):  # the driver's value: no per-row conversion before the memo lookup
-        return sa.type_coerce(column, sa.String)
-
-    # Grouped straight off `ix_consents_grants` (granted rows in recipient, agreement,
-    # student and window order), so the database streams the groups instead of sorting
-    # them. One query per agreement of the lineage and purposes checked below: an IN on
-    # either would make it sort again. The student's sourced id and birth date come
-    # from `students`, loaded once for every recipient compiled together.
-    first = sa.func.min(c.id)
-    query = (
-        sa.select(c.student_id, c.purpose, raw(c.granted_at), raw(c.valid_from),
-                  raw(c.valid_through), raw(c.ended_at), c.given_as, first,
-                  *[sa.func.max(sa.case((c.category == code, c.id))) - first
-                    for code in categories])
-        .where(c.recipient_id == recipient_id, c.state == ConsentState.GRANTED,
-               c.category.in_(categories), c.granted_at.is_not(None))
-        .group_by(c.student_id, c.purpose, c.granted_at, c.valid_from, c.valid_through,
-                  c.ended_at, c.given_as))
-    population = _population(agreement, s)
-    if population:
-        query = query.where(c.student_id.in_(sa.select(s.id).where(*population)))
-    if student_ids is not None:
-        query = query.where(c.student_id.in_(student_ids))
+    population = _population(agreement, Student.__table__.c)
     students = students or Students(student_ids)
-    by_id = students.by_id
-    rows = chain.from_iterable(_driver_rows(query.where(c.agreement_id == agreement_id))
-                               for agreement_id in lineage_ids(agreement))
+    connection = db.session.connection()
 
-    windows = ConsentWindows.current()
-    starts, ends, adult_ends = windows.starts, windows.ends, windows.adult_ends
-    day_start, day_end, adult_end = windows.day_start, windows.day_end, windows.adult_end
+    def admitted(student_id) -> list:  # SQL conditions on a student-id column
+        out = []
+        if population:
+            out.append(student_id.in_(sa.select(Student.__table__.c.id).where(*population)))
+        if student_ids is not None:
+            out.append(student_id.in_(student_ids))
+        return out
+
     w_start, w_end = window.start, window.end
-    shapes: dict[tuple, tuple] = {}
-    fromiso = datetime.fromisoformat
-    text_times = db.engine.dialect.name == "sqlite"
+    sourced_of = students.sourced
     by_student: dict[str, _Packed | list[_Packed]] = {}
-    for (student_id, purpose, granted_at, valid_from, valid_through, ended_at, given_as,
-         first_id, *offsets) in rows:
-        if purpose not in purposes:
-            continue
-        sourced_id, birth = by_id.get(student_id) or students.one(student_id)
-        # The window: `facts.consent_window_of`, cut to the agreement's window.
-        # (SQLite keeps UTC as text; the suffix is much cheaper than replace(tzinfo=))
-        start = fromiso(granted_at + "+00:00") if text_times else instant_of(granted_at)
-        day = starts.get(valid_from) or day_start(valid_from)
-        if day > start:
-            start = day
-        if w_start > start:
-            start = w_start
-        end = ends.get(valid_through) or day_end(valid_through)
-        if ended_at is not None:
-            end = min(end, instant_of(ended_at))
-        if given_as == "guardian":
-            adult_at = adult_ends[birth] if birth in adult_ends else adult_end(birth)
-            if adult_at is not None and adult_at < end:
-                end = adult_at
-        if end > w_end:
-            end = w_end
-        if start >= end or end <= now:
-            continue
-        key = tuple(offsets)
-        shape = shapes.get(key)
-        if shape is None:
-            present = [(code, d) for code, d in zip(categories, offsets, strict=True)
-                       if d is not None]
-            shape = shapes[key] = (tuple(code for code, _ in present),
-                                   tuple(d for _, d in present))
-        packed = (purpose, start, end, shape, first_id)
-        held = by_student.get(sourced_id)
-        if held is None:
-            by_student[sourced_id] = packed
-        else:
-            by_student[sourced_id] = _add_grant(held, packed)
+    for agreement_id in lineage_ids(agreement):
+        rows, start_of = grant_windows.rows_for(connection, recipient_id, agreement_id,
+                                                admitted, lambda: students.births)
+        # Rows with the same terms share one decoded (purpose, end, shape), or False
+        # when nothing of them applies under this agreement.
+        decoded: dict[str, tuple | bool] = {}
+        for student_id, starts_at, first_id, terms in rows:
+            known = decoded.get(terms)
+            if known is None:
+                known = decoded[terms] = _applicable(terms, purposes, categories, w_end, now)
+            if known is False:
+                continue
+            purpose, end, shape = known
+            start = start_of(starts_at)
+            if w_start > start:
+                start = w_start
+            if start >= end:
+                continue
+            sourced_id = sourced_of.get(student_id) or students.one(student_id)
+            packed = (purpose, start, end, shape, first_id)
+            held = by_student.get(sourced_id)
+            if held is None:
+                by_student[sourced_id] = packed
+            else:
+                by_student[sourced_id] = _add_grant(held, packed)
     return ConsentGrants(agreement.id, agreement.legal_basis, by_student, fields)
 
 
-def _driver_rows(query) -> list[tuple]:
-    """The rows of `query` as the driver returns them: plain tuples, without a Row
-    object per row (at a million rows, that alone is a third of the compile)."""
-    result = db.session.execute(query)
-    try:
-        return result.cursor.fetchall()
-    finally:
-        result.close()
+def _applicable(terms: str, purposes: frozenset, categories: frozenset, until: datetime,
+                now: datetime) -> tuple | bool:
+    """(purpose, end, shape) of a grant window's `terms` under an agreement with these
+    purposes and categories that ends at `until`; False if none of it applies."""
+    purpose, end, codes, offsets = grant_windows.decode_terms(terms)
+    kept = [(code, d) for code, d in zip(codes, offsets, strict=True) if code in categories]
+    end = min(end, until)
+    if purpose not in purposes or not kept or end <= now:
+        return False
+    return purpose, end, (tuple(code for code, _ in kept), tuple(d for _, d in kept))
 
 
 def _add_grant(held: _Packed | list[_Packed], packed: _Packed) -> list[_Packed]:

@@ -100,6 +100,18 @@ def run_migrations_online():
 
         with context.begin_transaction():
             context.run_migrations()
+            _grant_windows_current(connection)
+
+
+def _grant_windows_current(connection):
+    """After migrating: rebuild the grant windows the rules compiler reads if they are
+    out of date (a new table, a changed zone or majority policy)."""
+    from sqlalchemy import inspect
+
+    from consent.access import grant_windows
+
+    if inspect(connection).has_table("grant_window_basis"):
+        grant_windows.ensure_current(connection)
 
 
 if context.is_offline_mode():

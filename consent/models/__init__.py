@@ -12,7 +12,13 @@ from consent.models.agreements import (
     Signature,
 )
 from consent.models.audit import AuditEntry, OutboxMessage, RulesChange
-from consent.models.consents import Consent, ConsentEvent, ConsentForm
+from consent.models.consents import (
+    Consent,
+    ConsentEvent,
+    ConsentForm,
+    GrantWindow,
+    GrantWindowBasis,
+)
 from consent.models.destruction import DestructionCertificate
 from consent.models.disclosures import Disclosure, DisclosureReport
 from consent.models.documents import ClauseTemplate, DocumentJob, DocumentJobState
@@ -61,6 +67,8 @@ __all__ = [
     "DocumentJobState",
     "Disclosure",
     "DisclosureReport",
+    "GrantWindow",
+    "GrantWindowBasis",
     "Guardian",
     "LegalBasis",
     "NoticeKind",

@@ -99,3 +99,44 @@ class ConsentEvent(db.Model):
 
     consent: Mapped[Consent] = relationship(back_populates="events")
     actor = relationship("User")
+
+
+class GrantWindow(db.Model):
+    """A student's granted consents under one agreement, as the rules compiler reads
+    them: one row per purpose and window in force, with every category granted for
+    exactly that window and the consent row behind each.
+
+    Derived from `consents` (and the student's birth date, the district's zone and
+    majority policy) by `consent.access.grant_windows`, in the transaction that
+    changes them; never edited by hand. The window is the consent's own, before an
+    agreement's dates cut it.
+    """
+
+    __tablename__ = "grant_windows"
+    __table_args__ = (
+        # The compiler reads a recipient's rows per agreement off this index alone.
+        sa.Index("ix_grant_windows_read", "recipient_id", "agreement_id", "student_id",
+                 "starts_at", "first_consent_id", "terms"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recipient_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"))
+    agreement_id: Mapped[int] = mapped_column(sa.ForeignKey("agreements.id"))
+    student_id: Mapped[int] = mapped_column(sa.ForeignKey("students.id"), index=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    first_consent_id: Mapped[int]
+    # JSON [purpose, end instant, [categories], [consent id - first_consent_id, ...]]:
+    # one text, so that the compiler decodes each distinct value once, not every row.
+    terms: Mapped[str] = mapped_column(sa.String(1000))
+
+
+class GrantWindowBasis(db.Model):
+    """What the grant windows were computed with (zone, majority policy, format); one
+    row. A different basis than the running app's means the rows are not to be used
+    until rebuilt."""
+
+    __tablename__ = "grant_window_basis"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    basis: Mapped[str] = mapped_column(sa.String(200))
+    built_at: Mapped[datetime] = mapped_column(UTCDateTime)

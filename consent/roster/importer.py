@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from consent.access import grant_windows
 from consent.models import (
     Guardian,
     Organization,
@@ -404,11 +405,13 @@ def _upsert_school(session: Session, record: SchoolRecord, parent_id: int,
 # -- students and guardians --------------------------------------------------------------------
 
 def _upsert(session: Session, model, columns: tuple[str, ...], records: list[dict],
-            counts: KindCounts, keep_when_blank: tuple[str, ...] = ()) -> dict[str, int]:
+            counts: KindCounts, keep_when_blank: tuple[str, ...] = (),
+            changed: tuple[str, set[int]] | None = None) -> dict[str, int]:
     """Insert or update `model` rows keyed by sourced_id; return {sourced_id: id}.
 
     `records` are dicts of sourced_id plus `columns`. A None value for a column named in
-    `keep_when_blank` leaves the stored value alone.
+    `keep_when_blank` leaves the stored value alone. `changed` is (column, ids): the ids
+    of updated rows whose column changes are added to ids.
     """
     key = model.sourced_id
     stored = {row.sourced_id: row for row in _load(
@@ -427,6 +430,8 @@ def _upsert(session: Session, model, columns: tuple[str, ...], records: list[dic
                 values[column] = getattr(old, column)
         if any(getattr(old, c) != v for c, v in values.items()):
             updates.append({"id": old.id, **values})
+            if changed and getattr(old, changed[0]) != values[changed[0]]:
+                changed[1].add(old.id)
         else:
             counts.unchanged += 1
     table = model.__table__
@@ -450,10 +455,14 @@ def _upsert_students(session: Session, roster: Roster, school_ids: dict[str, int
                 "family_name": s.family_name, "birth_date": s.birth_date, "grade": s.grade,
                 "school_id": school_ids[s.school_sourced_id]} for s in roster.students]
     # A missing demographics row must not erase a known birth date: the 18th birthday moves
-    # consent from the guardians to the student.
-    return _upsert(session, Student, ("given_name", "family_name", "birth_date", "grade",
-                                      "school_id"), records, counts,
-                   keep_when_blank=("birth_date",))
+    # consent from the guardians to the student (and ends a guardian's consent).
+    births_changed: set[int] = set()
+    ids = _upsert(session, Student, ("given_name", "family_name", "birth_date", "grade",
+                                     "school_id"), records, counts,
+                  keep_when_blank=("birth_date",), changed=("birth_date", births_changed))
+    if births_changed:  # the bulk update went around the flush that refreshes them
+        grant_windows.refresh_students(session.connection(), births_changed)
+    return ids
 
 
 def _upsert_guardians(session: Session, roster: Roster, counts: KindCounts) -> dict[str, int]:

@@ -151,7 +151,7 @@ def test_a_student_added_after_the_students_were_read_still_gets_their_grant(db,
                                executed_at=now - timedelta(hours=1))
     make.student(sourced_id="S-1")
     students = Students()
-    assert [sid for sid, _ in students.by_id.values()] == ["S-1"]
+    assert list(students.sourced.values()) == ["S-1"]
     late = make.student(sourced_id="S-2")  # e.g. a roster import committed in between
     _consent(db, late, agreement, partner, "attendance", valid_from=today,
              valid_through=agreement.end_date, granted_at=now - timedelta(minutes=5))

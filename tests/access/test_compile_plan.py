@@ -1,17 +1,16 @@
-"""The compiler reads a recipient's granted consents from the covering index
-`ix_consents_grants`, in its order: no table reads and no sort, which at a district's
-millions of consent rows is most of a full compile."""
+"""The compiler reads a recipient's grant windows off the covering index
+`ix_grant_windows_read`, and the grant windows are computed from the granted consents
+off the covering index `ix_consents_grants`, in its order: no table reads and no sort,
+which at a district's millions of consent rows is most of the work."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from consent.access import bundle
+from consent.access import bundle, grant_windows
 from consent.timeutil import utcnow
 from tests.access.test_compile import _consent
 from tests.factories import district_today
-
-INDEX = "ix_consents_grants"
 
 
 def _plan(conn, sql: str) -> str:
@@ -22,8 +21,7 @@ def _plan(conn, sql: str) -> str:
     return " | ".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}"))
 
 
-def test_the_grouped_consents_come_from_the_covering_index_without_a_sort(db, make,
-                                                                         monkeypatch):
+def _world(db, make):
     make.categories()
     today, now = district_today(), utcnow()
     district, partner = make.org(kind="district"), make.org()
@@ -38,20 +36,49 @@ def test_the_grouped_consents_come_from_the_covering_index_without_a_sort(db, ma
                      granted_at=now - timedelta(days=n + 1), valid_from=today,
                      valid_through=today + timedelta(days=200))
     db.session.commit()
+    return partner, agreement, now
+
+
+def _recorded(monkeypatch) -> list:
     queries = []
-    read = bundle._driver_rows
-    monkeypatch.setattr(bundle, "_driver_rows", lambda q: queries.append(q) or read(q))
+    read = grant_windows.driver_rows
+    monkeypatch.setattr(grant_windows, "driver_rows",
+                        lambda conn, q: queries.append(q) or read(conn, q))
+    return queries
+
+
+def _assert_covering_without_sort(db, query, index: str) -> None:
+    sql = str(query.compile(db.engine, compile_kwargs={"literal_binds": True}))
+    with db.engine.connect() as conn:
+        plan = _plan(conn, sql)
+    assert index in plan, plan
+    if db.engine.dialect.name == "sqlite":
+        assert f"COVERING INDEX {index}" in plan and "TEMP B-TREE" not in plan, plan
+    else:
+        assert "Sort" not in plan, plan
+
+
+def test_the_compiler_reads_grant_windows_from_their_covering_index(db, make, monkeypatch):
+    partner, _agreement, now = _world(db, make)
+    queries = _recorded(monkeypatch)
 
     compiled = bundle.compile_rules(partner, 1, now)
 
     assert compiled.grant_count() == 3
+    assert not [q for q in queries if "consents" in str(q)]  # the consents are not read
+    read = [q for q in queries if "grant_windows" in str(q)]
+    assert len(read) == 1
+    _assert_covering_without_sort(db, read[0], "ix_grant_windows_read")
+
+
+def test_grant_windows_are_grouped_from_the_consents_covering_index_without_a_sort(
+        db, make, monkeypatch):
+    partner, agreement, _now = _world(db, make)
+    queries = _recorded(monkeypatch)
+
+    rows = grant_windows.computed(db.session.connection(), partner.id, agreement.id, [], {})
+
+    assert len(rows) == 3
     grouped = [q for q in queries if "consents" in str(q)]
     assert len(grouped) == 1
-    sql = str(grouped[0].compile(db.engine, compile_kwargs={"literal_binds": True}))
-    with db.engine.connect() as conn:
-        plan = _plan(conn, sql)
-    assert INDEX in plan, plan
-    if db.engine.dialect.name == "sqlite":
-        assert f"COVERING INDEX {INDEX}" in plan and "TEMP B-TREE" not in plan, plan
-    else:
-        assert "Sort" not in plan, plan
+    _assert_covering_without_sort(db, grouped[0], "ix_consents_grants")

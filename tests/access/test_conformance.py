@@ -30,7 +30,15 @@ from hypothesis import strategies as st
 
 from consent.access.decisions import decide
 from consent.access.exports import cedar, compile_bundles, epoch_us, export_recipients, fhir, opa
-from consent.models import Agreement, AgreementParty, Consent, Organization, RulesChange, Student
+from consent.models import (
+    Agreement,
+    AgreementParty,
+    Consent,
+    GrantWindow,
+    Organization,
+    RulesChange,
+    Student,
+)
 
 ZONE = ZoneInfo("America/Los_Angeles")  # DISTRICT_TIMEZONE in tests/conftest.py
 PURPOSES = ("academic_support", "program_evaluation")
@@ -199,7 +207,7 @@ def _add_agreement(db, district, recipients, fields, start, end, executed_at, en
 def build_world(db, spec, now: datetime) -> dict:
     """Write the world to the database; returns its rows."""
     today = now.astimezone(ZONE).date()
-    for model in (Consent, AgreementParty):
+    for model in (GrantWindow, Consent, AgreementParty):  # bulk: the rows go with them
         db.session.execute(sa.delete(model))
     db.session.execute(sa.update(Agreement).values(predecessor_id=None))
     for model in (Agreement, Student, Organization):
