@@ -100,6 +100,10 @@ def run_migrations_online():
 
         with context.begin_transaction():
             context.run_migrations()
+        # Its own transaction: on SQLite the one above does not hold the writes.
+        if connection.in_transaction():
+            connection.commit()
+        with connection.begin():
             _grant_windows_current(connection)
 
 
