@@ -28,6 +28,9 @@ class DefaultConfig:
     SESSION_PROTECTION = "strong"
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     RULES_BUNDLE_TTL_SECONDS = 3600
+    # What a guardian's consent does at the student's 18th birthday (design.md).
+    MAJORITY_POLICY = "lapse"
+    MAJORITY_GRACE_DAYS = 0
     REMINDER_LOCAL_HOUR = 9
     # The site's public address, for links in emails and feeds (see consent.links).
     PUBLIC_URL: str | None = None
@@ -57,7 +60,8 @@ def normalise_db_url(url: str) -> str:
 def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     """Apply defaults, `ACCORDANT_*` env vars, `DATABASE_URL`, then `overrides`.
 
-    :raises RuntimeError: no secret key outside development, or an unknown time zone.
+    :raises RuntimeError: no secret key outside development, an unknown time zone, or a
+        majority policy or grace period that is not one.
     """
     app.config.from_object(DefaultConfig)
     app.config.from_prefixed_env("ACCORDANT")
@@ -78,3 +82,18 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         zone = app.config["DISTRICT_TIMEZONE"]
         raise RuntimeError(f"unknown DISTRICT_TIMEZONE {zone!r}") from exc
+    _check_majority(app.config)
+
+
+MAX_GRACE_DAYS = 3650
+
+
+def _check_majority(config) -> None:
+    """A mistyped policy must not quietly keep guardians' consents past the 18th birthday."""
+    policy = config["MAJORITY_POLICY"]
+    if policy not in ("lapse", "continue"):
+        raise RuntimeError(f"ACCORDANT_MAJORITY_POLICY must be lapse or continue, not {policy!r}")
+    grace = config["MAJORITY_GRACE_DAYS"]
+    if isinstance(grace, bool) or not isinstance(grace, int) or not 0 <= grace <= MAX_GRACE_DAYS:
+        raise RuntimeError(f"ACCORDANT_MAJORITY_GRACE_DAYS must be a whole number of days from "
+                           f"0 to {MAX_GRACE_DAYS}, not {grace!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -65,3 +66,26 @@ def test_district_time_zone_is_a_setting(clean_env, tmp_path):
     clean_env.setenv("ACCORDANT_DISTRICT_TIMEZONE", "Mars/Olympus_Mons")
     with pytest.raises(RuntimeError, match="unknown DISTRICT_TIMEZONE"):
         create_app({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "k"})
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("ACCORDANT_MAJORITY_POLICY", "Lapse", "must be lapse or continue, not 'Lapse'"),
+    ("ACCORDANT_MAJORITY_POLICY", "bogus", "must be lapse or continue, not 'bogus'"),
+    ("ACCORDANT_MAJORITY_GRACE_DAYS", "abc", "from 0 to 3650, not 'abc'"),
+    ("ACCORDANT_MAJORITY_GRACE_DAYS", "1.5", "from 0 to 3650, not 1.5"),
+    ("ACCORDANT_MAJORITY_GRACE_DAYS", "-5", "from 0 to 3650, not -5"),
+    ("ACCORDANT_MAJORITY_GRACE_DAYS", "99999999999", "from 0 to 3650, not 99999999999"),
+    ("ACCORDANT_MAJORITY_GRACE_DAYS", "true", "from 0 to 3650, not True"),
+])
+def test_a_majority_setting_that_is_not_one_is_refused(clean_env, tmp_path, variable, value,
+                                                       message):
+    clean_env.setenv(variable, value)
+    with pytest.raises(RuntimeError, match=re.escape(message)):
+        create_app({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "k"})
+
+
+def test_majority_settings_within_bounds_are_taken(clean_env, tmp_path):
+    clean_env.setenv("ACCORDANT_MAJORITY_POLICY", "continue")
+    clean_env.setenv("ACCORDANT_MAJORITY_GRACE_DAYS", "30")
+    config = create_app({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "k"}).config
+    assert (config["MAJORITY_POLICY"], config["MAJORITY_GRACE_DAYS"]) == ("continue", 30)

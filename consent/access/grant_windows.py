@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from consent.access.facts import ConsentWindows, instant_of
 from consent.extensions import db
-from consent.models import Consent, GrantWindow, GrantWindowBasis, Student
+from consent.models import Consent, GrantWindow, GrantWindowBasis, RulesChange, Student
 from consent.timeutil import iso, utcnow
 from workflows import ConsentState
 
@@ -258,7 +258,7 @@ def rebuild(connection: sa.Connection) -> int:
     Returns how many rows were written."""
     if connection.dialect.name == "postgresql":
         connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_ADVISORY_KEY)))
-    connection.execute(sa.delete(_windows))
+    replaced = connection.execute(sa.delete(_windows)).rowcount
     s = Student.__table__.c
     births = dict(driver_rows(connection, sa.select(s.id, sa.type_coerce(s.birth_date,
                                                                           sa.String))))
@@ -272,6 +272,12 @@ def rebuild(connection: sa.Connection) -> int:
     basis = GrantWindowBasis.__table__
     connection.execute(sa.delete(basis))
     connection.execute(sa.insert(basis).values(id=1, basis=basis_now(), built_at=utcnow()))
+    if replaced or written:
+        # A new rules version: every process's cached rules are compiled again (they
+        # may hold what rows written around the application, or another basis, said).
+        connection.execute(sa.insert(RulesChange.__table__).values(
+            at=utcnow(), recipient_id=None, subject_type="grant_windows", subject_id=0,
+            reason="grant_windows_rebuilt"))
     return written
 
 

@@ -17,6 +17,7 @@ from consent.timeutil import local_date, utcnow
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 PAGE_SIZE = 200
+MAX_PAGE = 1_000_000
 
 
 def consent_status_query(user: User):
@@ -42,7 +43,8 @@ def consent_status_query(user: User):
 def index():
     """Consent state per student, recipient, purpose and category."""
     user = current_user._get_current_object()
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    # Far past the last page is an empty page, not an offset the database cannot hold.
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), MAX_PAGE)
     rows = db.session.execute(consent_status_query(user).limit(PAGE_SIZE + 1)
                               .offset((page - 1) * PAGE_SIZE)).all()
     has_next = len(rows) > PAGE_SIZE

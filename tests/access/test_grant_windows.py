@@ -16,6 +16,8 @@ from flask import current_app
 
 from consent.access import grant_windows
 from consent.access.bundle import compile_rules
+from consent.access.cache import rules_for
+from consent.access.facts import rules_version
 from consent.models import Consent, GrantWindow, GrantWindowBasis, Organization, Student
 from consent.roster import parse_roster
 from consent.roster.importer import import_roster
@@ -293,3 +295,29 @@ def test_two_consent_changes_at_once_leave_no_window_behind(db, make):
     worker.join(10)
     assert not failures
     assert _stored(db) == [] == _rebuilt(db)
+
+
+def test_a_forced_rebuild_reaches_rules_already_cached(db, make, runner):
+    """A consent revoked in SQL, around the application, is not seen until a forced
+    rebuild; the rebuild is a new rules version, so cached rules are compiled again."""
+    p = make_partnership(make)
+    agreement = _open_agreement(db, make, p)
+    (consent,) = _grant(db, p, agreement, ["attendance"])
+    now = utcnow()
+
+    def consents_listed() -> list[int]:
+        compiled = rules_for(p.partner, now)
+        return [c for g in compiled.published(now) for c in g["consents"]]
+
+    assert consents_listed() == [consent.id]
+    version = rules_version(p.partner.id)
+    db.session.execute(sa.update(Consent.__table__).where(Consent.__table__.c.id == consent.id)
+                       .values(state="revoked", ended_at=now))
+    db.session.commit()
+    assert consents_listed() == [consent.id]  # nothing told the application
+    assert runner.invoke(args=["rules", "rebuild"]).output.strip() == (
+        "grant windows already current")
+    result = runner.invoke(args=["rules", "rebuild", "--force"])
+    assert result.output.strip() == "grant windows rebuilt: 0 rows"
+    assert rules_version(p.partner.id) == version + 1
+    assert consents_listed() == []

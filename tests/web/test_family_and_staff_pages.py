@@ -220,3 +220,15 @@ def test_a_termination_still_to_come_or_a_successor_on_its_way_keeps_the_consent
     successor.predecessor_id = agreement.id
     db.session.commit()
     assert not ended_with_agreement(consent, now + timedelta(days=11))
+
+
+def test_a_page_far_past_the_last_is_empty_not_an_error(db, make, login):
+    p = make_partnership(make)
+    agreement = _open_agreement(db, make, p)
+    _grant(db, p.student, agreement, p.partner, "attendance")
+    staff = login(make.user("staff", org=p.partner))
+    for page in ("99999999999999999999", "1000001", "-5"):
+        response = staff.get(f"/staff/?page={page}")
+        assert response.status_code == 200, page
+        shown = "Ana O&#39;Brien" in response.get_data(as_text=True)
+        assert shown == (page == "-5"), page  # below 1 is the first page
