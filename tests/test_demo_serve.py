@@ -1,5 +1,5 @@
 """`accordant demo` serves the app with the scheduler running beside it, and Ctrl+C
-stops both. The database is prepared first, so the demo serves without loading."""
+or `kill` stops both. The database is prepared first, so the demo serves without loading."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import sys
 import threading
 import urllib.request
 from pathlib import Path
+
+import pytest
 
 CLI = [sys.executable, "-m", "consent.cli"]
 
@@ -43,7 +45,8 @@ def _wait_for(lines: queue.Queue, text: str, seen: list[str]) -> None:
         seen.append(line)
 
 
-def test_demo_serves_with_the_scheduler_and_stops_both(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])  # Ctrl+C, `kill`
+def test_demo_serves_with_the_scheduler_and_stops_both(tmp_path, stop):
     env = _env(tmp_path / "instance")
     for args in (["db", "upgrade"], ["orgs", "create", "riverside", "--name", "Riverside",
                                      "--kind", "district"]):
@@ -73,7 +76,7 @@ def test_demo_serves_with_the_scheduler_and_stops_both(tmp_path):
         else:
             raise AssertionError("the demo server never answered: " + "".join(seen))
 
-        demo.send_signal(signal.SIGINT)  # what Ctrl+C sends
+        demo.send_signal(stop)
         assert demo.wait(timeout=30) is not None
         # The scheduler was stopped too: nothing of the demo's session is left running.
         for _ in range(100):

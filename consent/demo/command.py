@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -262,9 +263,16 @@ def demo_command(serve: bool, host: str, port: int, reset: bool) -> None:
     scheduler = subprocess.Popen(command, env=env)
     click.echo(f"\nServing on http://{host}:{port}/ with the scheduler running "
                "(Ctrl+C stops both).")
+    # `kill` (SIGTERM) stops both as Ctrl+C does: without this, Python would exit
+    # without the cleanup below and leave the scheduler running (and mailing).
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         # Werkzeug's server directly: Flask refuses app.run() inside a CLI command.
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
         scheduler.terminate()
         scheduler.wait(timeout=10)
+
+
+def _exit_on_signal(signum, _frame):
+    raise SystemExit(128 + signum)
