@@ -16,6 +16,7 @@ from consent.auth.access import roles_accepted
 from consent.auth.permissions import is_district_user
 from consent.extensions import db
 from consent.models import Agreement, LegalBasis, Organization, OrgKind, User
+from consent.roster.oneroster import GRADES
 from consent.services.actors import actor_for
 from consent.services.consent_requests import (
     request_statuses,
@@ -59,6 +60,19 @@ def _own_agreement(user: User, agreement_id: int | None) -> Agreement:
     return agreement
 
 
+def _audience_problem(agreement: Agreement, school_id: int | None,
+                      grade: str | None) -> str | None:
+    """Why the school or grade chosen names no students the agreement could cover."""
+    if school_id is not None:
+        school = db.session.get(Organization, school_id)
+        if school is None or school.kind != OrgKind.SCHOOL or \
+                school.parent_id != agreement.source_org_id:
+            return "School (optional): not a school of this agreement's district."
+    if grade is not None and grade not in GRADES:
+        return f"Grade (optional): {grade!r} is not a grade; use one of {', '.join(GRADES)}."
+    return None
+
+
 @bp.get("")
 @roles_accepted(*ROLES)
 def index():
@@ -90,9 +104,13 @@ def send():
             flash(f"{label}: {' '.join(errors)}", "error")
         return redirect(url_for(".index", agreement=form.agreement.data or None))
     agreement = _own_agreement(user, form.agreement.data)
+    grade = (form.grade.data or "").strip() or None
+    problem = _audience_problem(agreement, form.school.data, grade)
+    if problem:  # asking nobody must not look like asking everybody already asked
+        flash(problem, "error")
+        return redirect(url_for(".index", agreement=agreement.id))
     report = send_consent_requests(agreement, user.id, actor_for(user),
-                                   school_id=form.school.data,
-                                   grade=(form.grade.data or "").strip() or None)
+                                   school_id=form.school.data, grade=grade)
     db.session.commit()
     flash(f"{report.sent} request(s) sent; {report.already_sent} already sent before; "
           f"{report.no_email} guardian(s) without an email address; "

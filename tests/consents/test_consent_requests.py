@@ -98,3 +98,26 @@ def test_an_ended_agreement_cannot_be_asked_about(db, make, login):
     db.session.commit()
     staff = login(make.user("staff", org=p.district))
     assert staff.post("/staff/requests", data={"agreement": agreement.id}).status_code == 404
+
+
+def test_a_grade_or_school_that_names_nobody_is_refused_with_its_field(db, make, login):
+    p = make_partnership(make)
+    agreement = _open_agreement(db, make, p)
+    _family(make, p, "Carla")
+    elsewhere = make.org("Elsewhere Unified", kind="district", slug="elsewhere")
+    foreign = make.org("Elsewhere High", kind="school", slug="elsewhere-high", parent=elsewhere)
+    staff = login(make.user("staff", org=p.district))
+    for data, message in [
+        ({"grade": "9"}, "Grade (optional): &#39;9&#39; is not a grade; use one of IT, PR, PK"),
+        ({"school": 999_999}, "School (optional): not a school of this agreement&#39;s district."),
+        ({"school": foreign.id}, "School (optional): not a school of this agreement&#39;s"),
+        ({"school": p.partner.id}, "School (optional): not a school of this agreement&#39;s"),
+    ]:
+        page = staff.post("/staff/requests", data={"agreement": agreement.id, **data},
+                          follow_redirects=True).get_data(as_text=True)
+        assert message in page, data
+        assert "request(s) sent" not in page
+    assert db.session.scalar(sa.select(sa.func.count(ConsentRequest.id))) == 0
+    page = staff.post("/staff/requests", data={"agreement": agreement.id, "grade": "10"},
+                      follow_redirects=True).get_data(as_text=True)
+    assert "2 request(s) sent" in page  # Carla's and Ana's guardians (both in grade 10)
