@@ -27,7 +27,7 @@ def _real_date(value) -> bool:
     return True
 
 
-def _field_path(error) -> str | None:
+def _field_path(error) -> str:
     parts = [str(p) if not isinstance(p, int) else f"[{p}]" for p in error.absolute_path]
     path = ".".join(parts).replace(".[", "[")
     if error.validator == "required":
@@ -38,7 +38,7 @@ def _field_path(error) -> str | None:
         extra = sorted(set(error.instance) - allowed)
         name = extra[0] if extra else ""
         return f"{path}.{name}" if path else name
-    return path or None
+    return path or "body"  # the document itself is at fault (an array, a string, ...)
 
 
 # Fields whose values a message never repeats (the answer may be logged or shown).

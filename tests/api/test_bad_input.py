@@ -31,6 +31,17 @@ def test_body_that_is_not_json_is_refused(client, db, world):
     assert _counts(db) == before
 
 
+@pytest.mark.parametrize("document", ["[]", '["title"]', '"an agreement"', "42", "null"])
+def test_json_that_is_not_an_object_is_refused_naming_the_body(client, db, world, document):
+    _, legal = world
+    before = _counts(db)
+    r = client.post("/api/v1/agreements", data=document, headers=legal,
+                    content_type="application/json")
+    assert r.status_code in (400, 422), r.json
+    assert r.json["error"]["field"] == "body"
+    assert _counts(db) == before
+
+
 @pytest.mark.parametrize(("change", "field", "status"), [
     ({"title": None}, "title", 422),
     ({"start_date": "2027-02-30"}, "start_date", 422),
