@@ -140,6 +140,7 @@ SPANISH = {
         "dirección del texto)",
     "This page is out of date. Reload it and try again.":
         "Esta página no está actualizada. Vuelva a cargarla e inténtelo de nuevo.",
+    "Choose among the options shown.": "Elija entre las opciones que se muestran.",
     # reasons the system writes into the ledger
     "the student turned 18 and now holds the rights":
         "el estudiante cumplió 18 años y ahora tiene los derechos",

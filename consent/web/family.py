@@ -188,7 +188,7 @@ def decide(student_id: int):
     _decision_form(option, form, shown=False)
     if not form.validate():
         # The buttons and the hidden page state are not fields a message can sit next to.
-        if form.ledger_seen.errors:
+        if form.ledger_seen.errors or form.form_version.errors or form.agreement.errors:
             flash(translate(VERSION_MESSAGE), "error")
         elif form.decision.errors:
             flash(translate(DECISION_MESSAGE), "error")

@@ -40,6 +40,7 @@ DATE_MESSAGE = "Enter a real date as YYYY-MM-DD."
 # Only a button pressed on purpose counts as an answer.
 DECISION_MESSAGE = "Choose Yes or No to answer."
 VERSION_MESSAGE = "This page is out of date. Reload it and try again."
+CHOICE_MESSAGE = "Choose among the options shown."
 
 LEGAL_BASIS_LABELS = {
     "consent": "Consent of the family",
@@ -95,6 +96,15 @@ class MultiCheckboxField(SelectMultipleField):
 
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
+
+    def pre_validate(self, form) -> None:
+        # WTForms names every unknown value in its message: a posted value of any size
+        # would be echoed back onto the page.
+        if not self.validate_choice:
+            return
+        known = {value for value, *_ in self.iter_choices()}
+        if any(value not in known for value in self.data or ()):
+            raise ValidationError(CHOICE_MESSAGE)
 
 
 def split_codes(text: str | None) -> list[str]:

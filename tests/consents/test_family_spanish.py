@@ -355,8 +355,8 @@ def test_form_and_service_messages_reach_a_spanish_family_in_spanish(db, login, 
             "purposes": ["academic_support"], "categories": ["attendance"], "decision": "grant"}
     cases = [
         ({"valid_through": "2027-01-1x"}, "La fecha no es válida.", "Not a valid date value"),
-        ({"purposes": ["enrichment"]}, "'enrichment' no es una opción válida.",
-         "is not a valid choice"),
+        ({"purposes": ["enrichment"]}, "Elija entre las opciones que se muestran.",
+         "Choose among the options shown."),
         ({"valid_through": (agreement.end_date + timedelta(days=30)).isoformat()},
          "el permiso no puede durar más allá de la fecha final del acuerdo "
          f"({agreement.end_date.isoformat()})", "cannot run past"),

@@ -232,3 +232,24 @@ def test_a_page_far_past_the_last_is_empty_not_an_error(db, make, login):
         assert response.status_code == 200, page
         shown = "Ana O&#39;Brien" in response.get_data(as_text=True)
         assert shown == (page == "-5"), page  # below 1 is the first page
+
+
+def test_a_family_form_with_unreadable_values_says_so_and_echoes_nothing_back(db, make, login):
+    p = make_partnership(make)
+    agreement = _open_agreement(db, make, p)
+    family = login(p.guardian_user)
+    url = f"/family/students/{p.student.id}/consents"
+    base = {"agreement": agreement.id, "recipient": "promise", "form_version": 1,
+            "purposes": ["academic_support"], "categories": ["attendance"], "decision": "grant"}
+    huge = "x" * 100_000
+    for change, message in [
+        ({"form_version": "x"}, "This page is out of date. Reload it and try again."),
+        ({"categories": ["attendance", huge]}, "Choose among the options shown."),
+        ({"purposes": [huge[:300]]}, "Choose among the options shown."),
+    ]:
+        response = post_decision(family, url, {**base, **change})
+        page = response.get_data(as_text=True)
+        assert response.status_code == 422, change
+        assert message in page, change
+        assert "xxxxxxxxxx" not in page, change
+    assert db.session.scalar(sa.select(sa.func.count(Consent.id))) == 0
