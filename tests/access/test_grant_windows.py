@@ -23,10 +23,10 @@ from consent.roster import parse_roster
 from consent.roster.importer import import_roster
 from consent.services import consents as service
 from consent.services.actors import actor_for
-from consent.services.consent_forms import issue_forms
 from consent.timeutil import utcnow
 from tests.access.test_compile import _consent
 from tests.api.helpers import make_partnership
+from tests.consents.test_consent_semantics import _open_agreement
 from tests.factories import district_today
 from tests.roster.helpers import demo, write
 
@@ -62,16 +62,6 @@ def _rebuilt(db) -> list[tuple]:
 def _terms(row) -> tuple:
     purpose, until, codes, offsets = json.loads(row[-1])
     return purpose, datetime.fromisoformat(until), codes, [row[4] + d for d in offsets]
-
-
-def _open_agreement(db, make, p, **fields):
-    agreement = make.agreement(p.district, [p.partner], state="active",
-                               executed_at=utcnow() - timedelta(days=1),
-                               categories=("attendance", "quarterly_grades", "behavior"),
-                               start=district_today() - timedelta(days=1), **fields)
-    issue_forms(agreement)
-    db.session.commit()
-    return agreement
 
 
 def _grant(db, p, agreement, categories, **kw) -> list[Consent]:
