@@ -26,7 +26,7 @@ from consent.services.actors import actor_for
 from consent.timeutil import utcnow
 from tests.access.test_compile import _consent
 from tests.api.helpers import make_partnership
-from tests.consents.test_consent_semantics import _open_agreement
+from tests.consents.test_consent_semantics import _birthday_in, _open_agreement
 from tests.factories import district_today
 from tests.roster.helpers import demo, write
 
@@ -64,6 +64,15 @@ def _terms(row) -> tuple:
     return purpose, datetime.fromisoformat(until), codes, [row[4] + d for d in offsets]
 
 
+def _turns_18_in(db, student, days: int) -> date:
+    """Give `student` a birth date whose 18th birthday is about `days` from today (never
+    29 February); return that birthday."""
+    birth = _birthday_in(days)
+    student.birth_date = birth
+    db.session.commit()
+    return birth.replace(year=birth.year + 18)
+
+
 def _grant(db, p, agreement, categories, **kw) -> list[Consent]:
     rows = service.decide(p.student, p.guardian_user, actor_for(p.guardian_user),
                           agreement_id=agreement.id, recipient_slug="promise",
@@ -96,16 +105,12 @@ def test_a_grant_writes_its_window_and_a_revocation_takes_its_category_out(db, m
 def test_a_guardians_consent_ends_at_the_18th_birthday_and_follows_a_new_birth_date(db, make):
     p = make_partnership(make)
     agreement = _open_agreement(db, make, p)
-    birthday = district_today() + timedelta(days=40)
-    p.student.birth_date = birthday.replace(year=birthday.year - 18)
-    db.session.commit()
+    birthday = _turns_18_in(db, p.student, 40)
     _grant(db, p, agreement, ["attendance"])
     (row,) = _stored(db)
     assert _terms(row)[1] == _midnight(birthday)
 
-    later = birthday + timedelta(days=20)
-    db.session.get(Student, p.student.id).birth_date = later.replace(year=later.year - 18)
-    db.session.commit()  # a flush with nothing but the birth date
+    later = _turns_18_in(db, db.session.get(Student, p.student.id), 60)  # nothing else
     (row,) = _stored(db)
     assert _terms(row)[1] == _midnight(later)
     assert _stored(db) == _rebuilt(db)
@@ -113,7 +118,9 @@ def test_a_guardians_consent_ends_at_the_18th_birthday_and_follows_a_new_birth_d
 
 def test_a_roster_import_that_changes_a_birth_date_rewrites_the_window(db, make, tmp_path):
     make.categories()
-    import_roster(parse_roster(write(tmp_path / "first")), session=db.session)
+    first, moved = _birthday_in(100), _birthday_in(50)  # 18 in 100 days, then in 50
+    import_roster(parse_roster(write(tmp_path / "first", demographics=[
+        demo("stu-1", first.isoformat()), demo("stu-2", "2017-10-30")])), session=db.session)
     db.session.commit()
     student = db.session.scalar(sa.select(Student).where(Student.sourced_id == "stu-1"))
     district = db.session.scalar(sa.select(Organization).where(Organization.kind == "district"))
@@ -127,14 +134,13 @@ def test_a_roster_import_that_changes_a_birth_date_rewrites_the_window(db, make,
              granted_at=now - timedelta(minutes=5))
     db.session.commit()
     (row,) = _stored(db)
-    assert _terms(row)[1] == _midnight(date(2029, 4, 5))  # born 2011-04-05
+    assert _terms(row)[1] == _midnight(first.replace(year=first.year + 18))
 
-    moved = [demo("stu-1", "2010-01-15"), demo("stu-2", "2017-10-30")]
-    import_roster(parse_roster(write(tmp_path / "second", demographics=moved)),
-                  session=db.session)
+    import_roster(parse_roster(write(tmp_path / "second", demographics=[
+        demo("stu-1", moved.isoformat()), demo("stu-2", "2017-10-30")])), session=db.session)
     db.session.commit()
     (row,) = _stored(db)
-    assert _terms(row)[1] == _midnight(date(2028, 1, 15))
+    assert _terms(row)[1] == _midnight(moved.replace(year=moved.year + 18))
     assert _stored(db) == _rebuilt(db)
 
 
@@ -183,9 +189,7 @@ def test_rows_of_another_majority_policy_are_not_used_or_written_until_rebuilt(d
                                                                                runner):
     p = make_partnership(make)
     agreement = _open_agreement(db, make, p)
-    birthday = district_today() + timedelta(days=40)
-    p.student.birth_date = birthday.replace(year=birthday.year - 18)
-    db.session.commit()
+    birthday = _turns_18_in(db, p.student, 40)
     _grant(db, p, agreement, ["attendance"])
     now = utcnow()
     before = _stored(db)
