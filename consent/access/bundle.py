@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -432,11 +432,24 @@ def _consent_ids(packed: _Packed) -> dict[str, int]:
     return {c: first + d for c, d in zip(categories, offsets, strict=True)}
 
 
+def issue_times(now: datetime) -> tuple[datetime, datetime]:
+    """(issued_at, not_after) of a bundle asked for at `now`.
+
+    Bundles are issued in steps of half their lifetime: every request within one step
+    gets the same document, so its ETag stays put, and a copy a client keeps on a 304
+    still has at least half its lifetime ahead of it."""
+    ttl = current_app.config["RULES_BUNDLE_TTL_SECONDS"]
+    step = max(ttl // 2, 1)
+    seconds = int(now.timestamp())
+    issued = datetime.fromtimestamp(seconds - seconds % step, UTC)
+    return issued, issued + timedelta(seconds=ttl)
+
+
 def bundle_document(compiled: CompiledRules, now: datetime) -> dict:
     """The bundle as published (unsigned)."""
-    ttl = timedelta(seconds=current_app.config["RULES_BUNDLE_TTL_SECONDS"])
+    issued, not_after = issue_times(now)
     return {"format": FORMAT, "recipient": compiled.recipient_slug, "version": compiled.version,
-            "issued_at": iso(now), "not_after": iso(now + ttl),
+            "issued_at": iso(issued), "not_after": iso(not_after),
             "grants": compiled.published(now)}
 
 

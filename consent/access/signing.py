@@ -65,12 +65,19 @@ def sign_detached(payload: bytes) -> str:
 
 
 def verify_detached(signature: str, payload: bytes, jwks: dict) -> bool:
-    """Check a detached JWS against a published key set."""
-    for jwk in jwks.get("keys", []):
+    """Check a detached JWS against a published key set.
+
+    :raises ValueError: `jwks` is not a key set ({"keys": [...]})."""
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(keys, list):
+        raise ValueError('not a key set: expected a JSON object {"keys": [...]}')
+    for jwk in keys:
+        if not isinstance(jwk, dict):
+            continue
         try:
             jws.deserialize_compact(signature, OKPKey.import_key(jwk), algorithms=[ALG],
                                     payload=payload)
             return True
-        except (JoseError, ValueError):  # any failure means "not this key"
+        except (JoseError, ValueError, TypeError, KeyError):  # "not this key"
             continue
     return False

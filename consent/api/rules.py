@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, g, jsonify, request
 
 from consent.access import signing
-from consent.access.bundle import compile_bundle
+from consent.access.bundle import compile_bundle, issue_times
 from consent.access.cache import rules_for
 from consent.access.decisions import decide_current
 from consent.access.exports import cedar, compile_bundles, export_recipients, fhir, opa
@@ -63,9 +62,9 @@ def _recipient_for_request(slug: str | None, field: str = "recipient") -> Organi
 def district_bundle(recipients, now) -> dict:
     """Every recipient's bundle in one document (the district's own export jobs)."""
     bundles = compile_bundles(recipients, now)
-    ttl = timedelta(seconds=current_app.config["RULES_BUNDLE_TTL_SECONDS"])
+    issued, not_after = issue_times(now)
     return {"format": "accordant.district-bundle.v1", "version": rules_version(None),
-            "issued_at": iso(now), "not_after": iso(now + ttl), "bundles": bundles}
+            "issued_at": iso(issued), "not_after": iso(not_after), "bundles": bundles}
 
 
 @operation(bp, "/rules/bundle", "GET",
@@ -82,8 +81,10 @@ def rules_bundle():
     else:
         bundle = compile_bundle(_recipient_for_request(slug), now)
         grants = bundle["grants"]
+    # The issue time is in the tag: a copy kept on a 304 must not be one past its
+    # not_after (see `issue_times`).
     grants_digest = hashlib.sha256(signing.canonical_json(
-        [bundle["version"], grants])).hexdigest()[:32]
+        [bundle["version"], bundle["issued_at"], grants])).hexdigest()[:32]
     etag = f"v{bundle['version']}-{grants_digest}"
     if request.if_none_match.contains_weak(etag):  # If-None-Match compares weakly
         return "", 304, {"ETag": f'"{etag}"'}

@@ -1,7 +1,7 @@
 """`accordant enforce`: filter a district extract by the partner's signed rules bundle.
 
 Exit status: 0 done; 1 the server could not be reached or refused a request (the
-message says whether the output was written); 2 the rules bundle was refused (stale
+message says whether the output was kept); 2 the rules bundle was refused (stale
 or altered: nothing written); 3 the extract is not well-formed CSV (nothing written).
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from consent.enforcer import client
-from consent.enforcer.errors import EnforcerError
+from consent.enforcer.errors import EnforcerError, ServerError
 from consent.enforcer.extract import read_extract, write_extract
 from consent.enforcer.filtering import disclosure_records, filter_extract
 from consent.enforcer.verify import parse_time, verify_bundle
@@ -49,8 +49,10 @@ def _fail(exc: EnforcerError, note: str = "") -> None:
               help="The district's Accordant server, e.g. https://accordant.example.org")
 @click.option("--token", required=True, envvar="ACCORDANT_ENFORCER_TOKEN", metavar="TOKEN",
               help="Your organization's API client token (or set ACCORDANT_ENFORCER_TOKEN).")
-@click.option("--recipient", metavar="SLUG",
-              help="Your organization's slug; default: the token's organization.")
+@click.option("--recipient", required=True, envvar="ACCORDANT_ENFORCER_RECIPIENT",
+              metavar="SLUG", help="Your organization's slug (or set "
+              "ACCORDANT_ENFORCER_RECIPIENT): a bundle for anyone else is refused, even "
+              "one the district signed.")
 @click.option("--purpose", required=True, help="The purpose of this export, e.g. "
               "academic_support.")
 @click.option("--input", "input_path", required=True,
@@ -98,8 +100,10 @@ def enforce_command(server, token, recipient, purpose, input_path, output_path, 
             bundle, rows, purpose, now, student_column=student_column, columns=columns)
     except EnforcerError as exc:
         _fail(exc, "; nothing was written")
-    except (OSError, ValueError) as exc:  # an unreadable or malformed --jwks file
-        click.echo(f"error: cannot use the key set {jwks_path}: {exc}", err=True)
+    except (OSError, ValueError) as exc:  # an unreadable or malformed key set
+        where = jwks_path or f"{server.rstrip('/')}/.well-known/jwks.json"
+        click.echo(f"error: cannot use the key set {where}: {exc}; nothing was written",
+                   err=True)
         sys.exit(1)
     try:
         write_extract(output_path, kept_columns, kept_rows)
@@ -131,7 +135,14 @@ def enforce_command(server, token, recipient, purpose, input_path, output_path, 
             "purpose": purpose, "records": records}
     try:
         status, answer = client.report_disclosures(server, token, body, timeout=timeout)
-    except EnforcerError as exc:
+    except ServerError as exc:
+        if exc.status == 422:
+            # The district's log says these rows were not permitted at that instant (a
+            # consent revoked since the bundle was fetched, or an outdated bundle): they
+            # must not leave, and asking again cannot change the answer.
+            output_path.unlink(missing_ok=True)
+            _fail(exc, f"; the district refused the release, so {output_path} was "
+                       "deleted: run the command again to filter with the current rules")
         _fail(exc, f"; {output_path} WAS written but the disclosure is not in the "
                    f"district's log: run the same command again with --now {_iso(now)} "
                    f"to report it")

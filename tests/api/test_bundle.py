@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import jsonschema
 import pytest
 from joserfc import jws
@@ -9,6 +11,7 @@ from joserfc.errors import BadSignatureError
 from joserfc.jwk import OKPKey
 from referencing import Registry, Resource
 
+import consent.api.rules as rules_api
 from consent.access.signing import canonical_json
 from tests.api.helpers import bearer, make_partnership
 from tests.api.test_roles import active_agreement
@@ -160,3 +163,33 @@ def test_exception_grants_cover_the_population_and_directory_honours_opt_outs(cl
     assert ask("S-1002", "demographics")["decision"] == "deny"
     assert (ask("S-2001", "demographics")["decision"], ask("S-2001", "demographics")[
         "basis"]) == ("permit", "directory_information")
+
+
+def test_a_bundle_kept_on_a_304_always_has_half_its_life_ahead(client, make, monkeypatch):
+    """Bundles are issued in steps of half their lifetime (1,800 s of 3,600): within a
+    step every request gets the same document and ETag; the next step is a new one."""
+    p = make_partnership(make)
+    active_agreement(client, make, p)
+    enforcer = bearer(make.client_token(p.partner))
+    step_start = datetime(2026, 12, 4, 12, 30, tzinfo=UTC)  # a multiple of 1,800 s
+    answers = {}
+    for offset in (10, 1_700, 1_801):
+        at = step_start + timedelta(seconds=offset)
+        monkeypatch.setattr(rules_api, "utcnow", lambda at=at: at)
+        answers[offset] = client.get("/api/v1/rules/bundle", headers=enforcer)
+        bundle = answers[offset].json["bundle"]
+        not_after = datetime.fromisoformat(bundle["not_after"])
+        assert not_after - at >= timedelta(seconds=1_800), offset
+        assert not_after - datetime.fromisoformat(bundle["issued_at"]) == timedelta(hours=1)
+    assert answers[10].json["bundle"] == answers[1_700].json["bundle"]
+    assert answers[10].headers["ETag"] == answers[1_700].headers["ETag"]
+    assert answers[10].json["bundle"]["issued_at"] == "2026-12-04T12:30:00Z"
+    assert answers[1_801].json["bundle"]["issued_at"] == "2026-12-04T13:00:00Z"
+    assert answers[1_801].headers["ETag"] != answers[10].headers["ETag"]
+    kept = answers[10].headers["ETag"]
+    monkeypatch.setattr(rules_api, "utcnow", lambda: step_start + timedelta(seconds=1_799))
+    assert client.get("/api/v1/rules/bundle", headers={
+        **enforcer, "If-None-Match": kept}).status_code == 304
+    monkeypatch.setattr(rules_api, "utcnow", lambda: step_start + timedelta(seconds=1_800))
+    assert client.get("/api/v1/rules/bundle", headers={
+        **enforcer, "If-None-Match": kept}).status_code == 200

@@ -197,3 +197,68 @@ def test_a_purpose_no_grant_names_is_warned_about(scenario, live_server, tmp_pat
     result = CliRunner().invoke(enforce_command, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "no grant in the rules bundle is for the purpose 'academic_suport'" in result.stderr
+
+
+def test_a_genuine_bundle_of_another_recipient_is_refused_and_the_recipient_is_required(
+        client, db, make, scenario, live_server, tmp_path, monkeypatch):
+    """A server (or something in between) that hands out another partner's bundle, one
+    the district really signed, must not get that partner's rules applied here."""
+    make.agreement(scenario.p.district, [scenario.p.other_partner], state="active",
+                   executed_at=now_utc() - timedelta(hours=1))
+    district = bearer(make.user_token(scenario.p.legal))
+    theirs = client.get("/api/v1/rules/bundle?recipient=afterschool", headers=district).json
+    assert theirs["bundle"]["recipient"] == "afterschool"
+    monkeypatch.setattr(enforcer_client, "fetch_bundle", lambda *a, **k: theirs)
+    args = _args(live_server, scenario, tmp_path)
+    result = _enforce(*args)
+    assert result.exit_code == 2, result.output
+    assert "the rules bundle is for 'afterschool', not 'promise'" in result.output
+    assert not (tmp_path / "filtered.csv").exists()
+
+    at = args.index("--recipient")
+    without = args[:at] + args[at + 2:]
+    result = _enforce(*without)
+    assert result.exit_code == 2 and "Missing option '--recipient'" in result.output
+    monkeypatch.setenv("ACCORDANT_ENFORCER_RECIPIENT", "promise")
+    result = _enforce(*without)  # the same refusal: the recipient comes from the variable
+    assert result.exit_code == 2, result.output
+    assert "not 'promise'" in result.output
+    assert _counts(db) == (0, 0)
+
+
+@pytest.mark.parametrize("key_set, message, status", [
+    ("[]", 'not a key set: expected a JSON object {"keys": [...]}', 1),
+    ('{"keys": "none"}', 'not a key set: expected a JSON object {"keys": [...]}', 1),
+    ("{not json", "cannot use the key set", 1),
+    ('{"keys": [1, "a", null, {"kty": "OKP"}]}', "signature does not verify", 2),
+])
+def test_a_key_set_that_is_not_one_is_refused_plainly(db, scenario, live_server, tmp_path,
+                                                      key_set, message, status):
+    (tmp_path / "jwks.json").write_text(key_set)
+    result = _enforce(*_args(live_server, scenario, tmp_path, "--jwks",
+                             str(tmp_path / "jwks.json")))
+    assert result.exit_code == status, result.output
+    assert message in result.output and "nothing was written" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "filtered.csv").exists()
+    assert _counts(db) == (0, 0)
+
+
+def test_a_release_the_district_refuses_is_deleted_not_left_for_a_retry(
+        client, db, make, scenario, live_server, tmp_path, monkeypatch):
+    """An outdated bundle (fetched before Cy's guardian revoked, still within its
+    not_after) grants Cy; the district's log does not, and the file must not stay."""
+    outdated = client.get("/api/v1/rules/bundle", headers=scenario.enforcer).json
+    cy_attendance = scenario.consents[("S-1003", "attendance")]
+    r = client.post(f"/api/v1/consents/{cy_attendance}/revoke", json={},
+                    headers=bearer(make.user_token(scenario.cy_guardian_user)))
+    assert r.status_code == 200, r.json
+    monkeypatch.setattr(enforcer_client, "fetch_bundle", lambda *a, **k: outdated)
+    result = _enforce(*_args(live_server, scenario, tmp_path))
+    assert result.exit_code == 1, result.output
+    assert "422" in result.output
+    assert "the district refused the release, so" in result.output
+    assert "was deleted" in result.output
+    assert "run the same command again with --now" not in result.output
+    assert not (tmp_path / "filtered.csv").exists()
+    assert _counts(db) == (0, 0)
