@@ -309,13 +309,11 @@ def _after_flush(session: Session, _context) -> None:
     change, so the current values name every row to rewrite.)"""
     if not has_app_context():
         return
-    keys, births_changed = set(), []
-    for obj in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(obj, Consent):
-            keys.add((obj.recipient_id, obj.agreement_id, obj.student_id))
-        elif isinstance(obj, Student) and obj in session.dirty and \
-                sa.inspect(obj).attrs.birth_date.history.has_changes():
-            births_changed.append(obj.id)
+    dirty = session.dirty  # built from the whole identity map on each access: once
+    keys = {(obj.recipient_id, obj.agreement_id, obj.student_id)
+            for obj in (*session.new, *dirty, *session.deleted) if isinstance(obj, Consent)}
+    births_changed = [obj.id for obj in dirty if isinstance(obj, Student)
+                      and sa.inspect(obj).attrs.birth_date.history.has_changes()]
     if not keys and not births_changed:
         return
     connection = session.connection()
