@@ -173,7 +173,15 @@ class CompiledRules:
     compiled_at: datetime
     exception_grants: list[Grant]
     consent_grants: list[ConsentGrants]  # by agreement, oldest first
+    # From when the rules answer for every instant: an update for a consent change keeps
+    # `compiled_at` but drops what the change ended (a revoked window, wholly), so
+    # earlier instants must be answered from the consents. None: `compiled_at`.
+    exact_from: datetime | None = None
     _exception_sets: list | None = field(default=None, repr=False)
+
+    def answers_for(self, at: datetime) -> bool:
+        """Whether these rules answer a decision about instant `at`."""
+        return at >= (self.exact_from or self.compiled_at)
 
     def candidates(self, student: str) -> list[Grant]:
         """Grants that name `student`, by agreement (the order decisions use)."""

@@ -89,5 +89,6 @@ def _update_consents(cached: CompiledRules, version: int, now: datetime) -> Comp
         consent_grants.append(fresh)
     logger.debug("rules for %s: %s students recompiled", cached.recipient_slug, len(sourced))
     return CompiledRules(cached.recipient_id, cached.recipient_slug, version, cached.compiled_at,
-                         cached.exception_grants, consent_grants)
+                         cached.exception_grants, consent_grants,
+                         exact_from=max(now, cached.exact_from or now))
 

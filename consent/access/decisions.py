@@ -100,10 +100,10 @@ def _consent_in_force(agreement_ids, recipient_id, student, category, purpose, a
 
 def decide_current(recipient: Organization, student_ref: str, category: str, purpose: str,
                    at: datetime, compiled: CompiledRules | None = None) -> Decision:
-    """The same answer as `decide`, from the compiled rules when `at` is not before
-    they were compiled (the cache is current: it checks the rules version first)."""
+    """The same answer as `decide`, from the compiled rules when they answer for `at`
+    (the cache is current: it checks the rules version first), else from the consents."""
     compiled = compiled or rules_for(recipient, utcnow())
-    if at < compiled.compiled_at:
+    if not compiled.answers_for(at):
         student = db.session.scalar(sa.select(Student).where(Student.sourced_id == student_ref))
         return decide(recipient, student, student_ref, category, purpose, at)
     # Positional arguments: this runs once per request of a batch of thousands.

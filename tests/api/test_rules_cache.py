@@ -10,7 +10,7 @@ from consent.access.bundle import compile_rules
 from consent.access.cache import rules_for
 from consent.access.decisions import decide, decide_current
 from consent.access.facts import rules_version
-from consent.models import Organization, RulesChange, Student
+from consent.models import Consent, Organization, RulesChange, Student
 from consent.timeutil import utcnow
 from tests.api.helpers import agreement_payload, bearer, make_partnership
 from tests.api.test_roles import active_agreement, run_to_execution
@@ -118,3 +118,42 @@ def test_a_grant_or_revocation_recompiles_only_that_students_grants(client, db, 
     run_to_execution(client, make, p, r.json["data"]["id"])
     client.get("/api/v1/rules/bundle", headers=promise)
     assert full == ["promise", "afterschool", "promise"]
+
+
+def test_a_decision_about_an_instant_before_a_revocation_permits_as_the_ledger_does(
+        client, db, make):
+    """Rules updated for a revocation cover the instants after it; a decision about an
+    earlier instant (after the rules were first compiled) answers from the consents."""
+    p = make_partnership(make)
+    aid = active_agreement(client, make, p)
+    family = bearer(make.user_token(p.guardian_user))
+    promise = bearer(make.client_token(p.partner))
+
+    def ask(at):
+        r = client.post("/api/v1/decisions", headers=promise, json={
+            "recipient": "promise", "student": "S-1001", "category": "attendance",
+            "purpose": "academic_support", "at": at.isoformat()})
+        assert r.status_code == 200, r.json
+        return r.json["data"]
+
+    ask(utcnow())  # the rules are compiled (and cached) before the consent exists
+    r = client.post(f"/api/v1/students/{p.student.id}/consents", headers=family, json={
+        "agreement": aid, "recipient": "promise", "purposes": ["academic_support"],
+        "categories": ["attendance"]})
+    assert r.status_code == 201
+    consent_id = r.json["data"][0]["id"]
+    assert ask(utcnow())["decision"] == "permit"  # the rules are updated for the grant
+    r = client.post(f"/api/v1/consents/{consent_id}/revoke", json={}, headers=family)
+    assert r.status_code == 200, r.json
+    consent = db.session.get(Consent, consent_id)
+    db.session.refresh(consent)
+    granted_at, ended_at = consent.granted_at, consent.ended_at
+    assert granted_at < ended_at
+
+    # In force from granted_at up to (not including) ended_at: permit inside, deny after.
+    before = ask(ended_at - timedelta(microseconds=1))
+    assert (before["decision"], before["consent"], before["basis"]) == (
+        "permit", consent_id, "consent")
+    assert ask(granted_at)["decision"] == "permit"
+    assert ask(ended_at)["decision"] == "deny"
+    assert ask(utcnow())["decision"] == "deny"
