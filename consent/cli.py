@@ -23,6 +23,7 @@ from consent.models import (
 )
 from consent.services import audit
 from consent.services.actors import COMMAND_LINE
+from consent.timeutil import iso
 from consent.untrusted_text import has_forbidden
 
 ORG_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -31,7 +32,7 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 audit_cli = AppGroup("audit", help="Check the audit trail.")
 users_cli = AppGroup("users", help="Manage people who sign in.")
 orgs_cli = AppGroup("orgs", help="Manage organizations.")
-clients_cli = AppGroup("clients", help="Issue API tokens for enforcers.")
+clients_cli = AppGroup("clients", help="Issue, list and revoke API tokens for enforcers.")
 rules_cli = AppGroup("rules", help="Maintain what the access rules are compiled from.")
 
 
@@ -157,7 +158,46 @@ def create_client(org_slug, name):
     audit.record("api_client_created", "organization", org.id, COMMAND_LINE,
                  data={"token_id": row.id, "name": name})
     db.session.commit()
+    # The token alone on standard output, so that scripts can capture it.
+    click.echo(f"client token {row.id} for {org.slug} (revoke it with: accordant clients "
+               f"revoke {row.id})", err=True)
     click.echo(token)
+
+
+@clients_cli.command("list")
+@click.argument("org_slug", required=False)
+def list_clients(org_slug):
+    """List enforcer API tokens (of one organization when given); never the tokens."""
+    query = (sa.select(ApiToken, Organization.slug)
+             .join(Organization, Organization.id == ApiToken.organization_id)
+             .order_by(ApiToken.id))
+    if org_slug:
+        query = query.where(ApiToken.organization_id == _org(org_slug).id)
+    rows = db.session.execute(query).all()
+    if not rows:
+        click.echo("no client tokens")
+    for token, slug in rows:
+        status = "active" if token.active else "revoked"
+        click.echo(f"{token.id}\t{slug}\t{status}\tcreated {iso(token.created_at)}\t"
+                   f"{token.name}")
+
+
+@clients_cli.command("revoke")
+@click.argument("token_id", type=click.IntRange(min=1))
+def revoke_client(token_id):
+    """Revoke an enforcer API token at once (its id from `accordant clients list`)."""
+    token = db.session.scalar(sa.select(ApiToken).where(
+        ApiToken.id == token_id, ApiToken.organization_id.is_not(None)))
+    if token is None:
+        raise click.ClickException(f"no client token {token_id} (see accordant clients list)")
+    if not token.active:
+        click.echo(f"client token {token_id} was already revoked")
+        return
+    token.active = False
+    audit.record("api_client_revoked", "organization", token.organization_id, COMMAND_LINE,
+                 data={"token_id": token.id, "name": token.name})
+    db.session.commit()
+    click.echo(f"revoked client token {token_id} ({token.name})")
 
 
 def _roster_student(sourced_id: str, roles) -> Student:

@@ -9,7 +9,7 @@ import sys
 import pytest
 import sqlalchemy as sa
 
-from consent.models import AuditEntry, Organization, Student, User
+from consent.models import ApiToken, AuditEntry, Organization, Student, User
 
 
 def test_create_org_user_and_client_token(app, db, runner, client):
@@ -113,3 +113,40 @@ def test_an_enforcer_token_name_must_be_plain_text(db, runner, name):
                                "--kind", "nonprofit"]).exit_code == 0
     result = runner.invoke(args=["clients", "create", "promise", "--name", name])
     assert result.exit_code != 0 and "--name must be 1 to 200 characters" in result.output
+
+
+def test_a_client_token_is_listed_without_its_secret_and_revoked_at_once(db, runner, client):
+    for slug in ("promise", "afterschool"):
+        assert runner.invoke(args=["orgs", "create", slug, "--name", slug.title(),
+                                   "--kind", "nonprofit"]).exit_code == 0
+    tokens = {}
+    for slug, name in (("promise", "nightly export"), ("afterschool", "portal")):
+        result = runner.invoke(args=["clients", "create", slug, "--name", name])
+        assert result.exit_code == 0, result.output
+        tokens[slug] = result.output.strip().splitlines()[-1]
+    ids = dict(db.session.execute(sa.select(ApiToken.name, ApiToken.id)).all())
+
+    listing = runner.invoke(args=["clients", "list"])
+    assert listing.exit_code == 0, listing.output
+    lines = listing.output.strip().splitlines()
+    assert [line.split("\t")[:3] for line in lines] == [
+        [str(ids["nightly export"]), "promise", "active"],
+        [str(ids["portal"]), "afterschool", "active"]]
+    assert all(token not in listing.output for token in tokens.values())
+    only = runner.invoke(args=["clients", "list", "afterschool"]).output.strip().splitlines()
+    assert [line.split("\t")[0] for line in only] == [str(ids["portal"])]
+
+    promise = {"Authorization": f"Bearer {tokens['promise']}"}
+    assert client.get("/api/v1/rules/bundle", headers=promise).status_code == 200
+    result = runner.invoke(args=["clients", "revoke", str(ids["nightly export"])])
+    assert result.exit_code == 0 and "revoked client token" in result.output
+    assert client.get("/api/v1/rules/bundle", headers=promise).status_code == 401
+    afterschool = {"Authorization": f"Bearer {tokens['afterschool']}"}
+    assert client.get("/api/v1/rules/bundle", headers=afterschool).status_code == 200
+    assert "api_client_revoked" in set(db.session.scalars(sa.select(AuditEntry.event)))
+    assert runner.invoke(args=["clients", "list", "promise"]).output.split("\t")[2] == "revoked"
+
+    again = runner.invoke(args=["clients", "revoke", str(ids["nightly export"])])
+    assert again.exit_code == 0 and "already revoked" in again.output
+    missing = runner.invoke(args=["clients", "revoke", "999"])
+    assert missing.exit_code != 0 and "no client token 999" in missing.output
