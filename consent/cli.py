@@ -21,12 +21,12 @@ from consent.models import (
     hash_token,
     new_token,
 )
+from consent.models.organizations import SLUG_RULE, is_plain_slug
 from consent.services import audit
 from consent.services.actors import COMMAND_LINE
 from consent.timeutil import iso
 from consent.untrusted_text import has_forbidden
 
-ORG_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 audit_cli = AppGroup("audit", help="Check the audit trail.")
@@ -123,11 +123,8 @@ def create_user(email, name, roles, org_slug, title, student_id, password):
 @click.option("--kind", required=True, type=click.Choice([k.value for k in OrgKind]))
 def create_org(slug, name, kind):
     """Create an organization (the district comes from the roster import)."""
-    # The slug appears in URLs, bundles and exported policies: keep it plain.
-    if len(slug) > 64 or not ORG_SLUG.fullmatch(slug):
-        raise click.ClickException(
-            f"{slug!r} cannot be an organization slug: use lowercase letters, digits and "
-            "single hyphens, at most 64 characters (e.g. northside-promise)")
+    if not is_plain_slug(slug):
+        raise click.ClickException(f"{slug!r} cannot be an organization slug: use {SLUG_RULE}")
     name = " ".join(name.split())
     if not name or len(name) > 200:
         raise click.ClickException("--name must be 1 to 200 characters")

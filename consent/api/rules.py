@@ -24,6 +24,7 @@ from consent.auth.permissions import is_district_user
 from consent.errors import ValidationFailed
 from consent.extensions import db
 from consent.models import Organization, RulesChange
+from consent.models.organizations import SLUG_RULE, is_plain_slug
 from consent.timeutil import iso, parse_instant, utcnow
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "access" / "schema"
@@ -50,12 +51,15 @@ def _recipient_for_request(slug: str | None, field: str = "recipient") -> Organi
         return own
     if own is not None and own.slug == slug:  # the usual case: no second query
         return own
+    if principal.is_client or not is_district_user(principal.user):
+        # Refused before looking the slug up, so that the answer does not tell which
+        # other organizations exist.
+        raise AccessDenied("you may only read your own organization's rules", field=field)
+    if not is_plain_slug(slug):
+        raise ValidationFailed(f"must be an organization slug: {SLUG_RULE}", field=field)
     org = db.session.scalar(sa.select(Organization).where(Organization.slug == slug))
     if org is None:
         raise ValidationFailed(f"no organization '{slug}'", field=field)
-    if principal.is_client or not is_district_user(principal.user):
-        if org.id != principal.organization_id:
-            raise AccessDenied("you may only read your own organization's rules")
     return org
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 import sqlalchemy as sa
@@ -9,6 +10,18 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from consent.extensions import db
 from consent.models.base import TimestampMixin
+
+
+SLUG_MAX = 64
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+SLUG_RULE = ("lowercase letters, digits and single hyphens, at most "
+             f"{SLUG_MAX} characters (e.g. northside-promise)")
+
+
+def is_plain_slug(text: str) -> bool:
+    """Whether `text` can be an organization slug (it appears in URLs, bundles and
+    exported policies, so it stays plain)."""
+    return len(text) <= SLUG_MAX and _SLUG.fullmatch(text) is not None
 
 
 class OrgKind(StrEnum):
@@ -25,7 +38,7 @@ class Organization(TimestampMixin, db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    slug: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    slug: Mapped[str] = mapped_column(sa.String(SLUG_MAX), unique=True)
     name: Mapped[str] = mapped_column(sa.String(200))
     kind: Mapped[str] = mapped_column(sa.String(16))
     sourced_id: Mapped[str | None] = mapped_column(sa.String(128), unique=True)

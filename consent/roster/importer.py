@@ -27,6 +27,7 @@ from consent.models import (
     Student,
     StudentGuardian,
 )
+from consent.models.organizations import SLUG_MAX
 from consent.roster.oneroster import (
     ORGS,
     Roster,
@@ -43,7 +44,6 @@ KINDS = ("district", "school", "student", "guardian", "link")
 # Keys per `IN (...)`: well under SQLite's and PostgreSQL's limits on bound parameters.
 KEY_CHUNK = 500
 SCAN_ABOVE = 2_000  # keys; beyond this, read the table once instead of chunked IN lists
-SLUG_MAX = 64
 NO_ROSTER_ID = "\0"  # prefixes the slug of a stored school without a sourcedId (no id has it)
 
 

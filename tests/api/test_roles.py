@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from consent.models import Agreement, AuditEntry, Consent, RulesChange
@@ -219,3 +220,37 @@ def test_admin_staff_and_student_cannot_act_outside_their_roles(client, db, make
             assert [s["sourced_id"] for s in client.get("/api/v1/students", headers=h)
                     .json["data"]] == ["S-1003"]
     assert _snapshot(db) == before
+
+
+@pytest.mark.parametrize("path", [
+    "/api/v1/rules/bundle?recipient={slug}", "/api/v1/rules/changes?since=0&recipient={slug}",
+    "/api/v1/exports/opa?recipient={slug}", "/api/v1/exports/cedar?recipient={slug}",
+    "/api/v1/exports/fhir?recipient={slug}"])
+def test_a_partner_learns_nothing_of_which_other_organizations_exist(client, make, path):
+    p = make_partnership(make)
+    partner_staff = make.user("staff", org=p.other_partner)
+    for headers in (bearer(make.client_token(p.other_partner)),
+                    bearer(make.user_token(partner_staff))):
+        answers = []
+        for slug in ("promise", "no-such-org", "Pro%00mise", "x" * 300):
+            r = client.get(path.format(slug=slug), headers=headers)
+            answers.append((r.status_code, r.json["error"]["field"],
+                            r.json["error"]["message"]))
+        assert answers == [(403, "recipient", "you may only read your own organization's "
+                            "rules")] * 4
+    r = client.post("/api/v1/decisions", headers=bearer(make.client_token(p.other_partner)),
+                    json={"recipient": "no-such-org", "student": "S-1001",
+                          "category": "attendance", "purpose": "academic_support"})
+    assert (r.status_code, r.json["error"]["field"]) == (403, "recipient")
+
+
+def test_district_staff_get_a_plain_message_for_a_slug_that_cannot_be_one(client, make):
+    p = make_partnership(make)
+    staff = bearer(make.user_token(make.user("staff", org=p.district)))
+    for slug in ("Pro%00mise", "%E2%80%AEpromise", "x" * 300, "promise--x"):
+        r = client.get(f"/api/v1/rules/bundle?recipient={slug}", headers=staff)
+        assert (r.status_code, r.json["error"]["field"]) == (422, "recipient")
+        assert r.json["error"]["message"].startswith("must be an organization slug")
+        assert len(r.data) < 500  # the value is not echoed back
+    r = client.get("/api/v1/rules/bundle?recipient=no-such-org", headers=staff)
+    assert (r.status_code, r.json["error"]["message"]) == (422, "no organization 'no-such-org'")
