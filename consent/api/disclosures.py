@@ -304,7 +304,7 @@ def _whole(name: str, default: int, lowest: int, highest: int) -> int:
     text = request.args.get(name)
     if text is None or text == "":
         return default
-    if not text.isdigit() or not lowest <= int(text) <= highest:
+    if not (text.isascii() and text.isdigit()) or not lowest <= int(text) <= highest:
         raise ValidationFailed(f"use a whole number from {lowest} to {highest}", field=name)
     return int(text)
 

@@ -101,11 +101,12 @@ def rules_bundle():
 
 @operation(bp, "/rules/changes", "GET", summary="Rules changes after a version",
            tag="rules", roles=RULE_READERS, clients=True,
-           query=[query_param("since", "Version already held", True, {"type": "integer"}),
+           query=[query_param("since", "Version already held", True,
+                              {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}),
                   query_param("recipient", "Organization slug (clients: their own)")])
 def rules_changes():
     since_text = request.args.get("since", "")
-    if not since_text.isdigit() or int(since_text) > 2**31 - 1:
+    if not (since_text.isascii() and since_text.isdigit()) or int(since_text) > 2**31 - 1:
         raise ValidationFailed("since must be a whole version number", field="since")
     slug, principal = request.args.get("recipient"), g.principal
     query = sa.select(RulesChange).where(RulesChange.id > int(since_text))

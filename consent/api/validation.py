@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date
 
@@ -36,7 +37,7 @@ def _field_path(error) -> str:
     if error.validator == "additionalProperties":
         allowed = set(error.schema.get("properties", {}))
         extra = sorted(set(error.instance) - allowed)
-        name = extra[0] if extra else ""
+        name = _short_name(extra[0]) if extra else ""
         return f"{path}.{name}" if path else name
     return path or "body"  # the document itself is at fault (an array, a string, ...)
 
@@ -85,6 +86,11 @@ def _rule(validator: str, limit) -> str | None:
     if validator == "pattern":
         return "is not in the expected form"
     return None
+
+
+def _short_name(name: str, limit: int = 100) -> str:
+    """A field name from the request, cut so that a huge one is not echoed back."""
+    return name if len(name) <= limit else name[:limit] + "…"
 
 
 def _short(value, limit: int = 60) -> str:
@@ -208,16 +214,45 @@ def json_body(schema: dict) -> dict:
     :raises BadRequest: the body is not JSON.
     :raises ValidationFailed: the JSON does not match the schema.
     """
-    try:
-        payload = request.get_json(silent=True)
-    except RecursionError:  # absurdly nested JSON
-        payload = None
+    payload = _strict_json() if request.is_json else None
     if payload is None:
         raise BadRequest("the request body must be a JSON document "
                          "(Content-Type: application/json)", field="body")
     if _SUSPECT_TEXT.search(request.get_data(cache=True)):
         _refuse_bad_text(payload)
     return check(schema, payload)
+
+
+class _NotStrictJson(ValueError):
+    def __init__(self, message: str, field: str = "body"):
+        super().__init__(message)
+        self.field = field
+
+
+def _no_constant(name: str):
+    raise _NotStrictJson(f"{name} is not a JSON number")
+
+
+def _no_repeats(pairs: list[tuple]) -> dict:
+    found = dict(pairs)
+    if len(found) != len(pairs):  # which of two values was meant cannot be known
+        seen = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise _NotStrictJson("a field is given twice in one object", _short_name(repeated))
+    return found
+
+
+def _strict_json():
+    """The body as JSON (RFC 8259): no NaN or Infinity, no key twice in one object.
+    None when it is not JSON at all."""
+    try:
+        return json.loads(request.get_data(cache=True), parse_constant=_no_constant,
+                          object_pairs_hook=_no_repeats)
+    except _NotStrictJson as exc:
+        raise BadRequest(f"the request body is not strict JSON: {exc}",
+                         field=exc.field) from None
+    except (ValueError, RecursionError):  # not JSON, or absurdly nested
+        return None
 
 
 # Strict JSON has no raw control characters inside strings, so a bad character arrives
@@ -254,7 +289,7 @@ def version_from(payload: dict) -> int | None:
         return payload["version"]
     header = request.headers.get("If-Match", "").strip().strip('"')
     if header:
-        if not header.isdigit():
+        if not (header.isascii() and header.isdigit()):
             raise ValidationFailed("If-Match must be the record's version number",
                                    field="If-Match")
         return int(header)

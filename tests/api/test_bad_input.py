@@ -274,3 +274,45 @@ def test_a_refused_value_is_described_in_words_and_a_password_is_never_repeated(
     assert r.status_code == 422 and r.json["error"]["field"] == "title"
     message = r.json["error"]["message"]
     assert message.startswith("must be at most 300 characters (got 'xxxx") and len(message) < 120
+
+
+def test_a_body_that_is_not_strict_json_is_refused_naming_what_is_wrong(client, make, world):
+    p, _ = world
+    enforcer = {**bearer(make.client_token(p.partner)), "Content-Type": "application/json"}
+    good = ('"student":"S-1001","category":"attendance","purpose":"academic_support"')
+    for constant in ("NaN", "Infinity", "-Infinity"):
+        r = client.post("/api/v1/decisions", data=f'{{"recipient":{constant},{good}}}',
+                        headers=enforcer)
+        assert (r.status_code, r.json["error"]["field"]) == (400, "body"), r.json
+        assert f"{constant.lstrip('-')} is not a JSON number" in r.json["error"]["message"]
+    # Two values for one field: which was meant cannot be known, so neither is used.
+    r = client.post("/api/v1/decisions", headers=enforcer,
+                    data=f'{{"recipient":"afterschool","recipient":"promise",{good}}}')
+    assert (r.status_code, r.json["error"]["field"]) == (400, "recipient"), r.json
+    assert "given twice" in r.json["error"]["message"]
+    r = client.post("/api/v1/decisions", headers=enforcer,
+                    data=f'{{"requests":[{{"recipient":"promise",{good},"purpose":"x"}}]}}')
+    assert (r.status_code, r.json["error"]["field"]) == (400, "purpose")
+    r = client.post("/api/v1/decisions", headers=enforcer,
+                    data=f'{{"recipient":"promise",{good}}}')
+    assert r.status_code == 200
+
+
+def test_an_unknown_field_with_a_huge_name_is_not_echoed_whole(client, make, world):
+    p, _ = world
+    enforcer = bearer(make.client_token(p.partner))
+    r = client.post("/api/v1/decisions", headers=enforcer, json={
+        "recipient": "promise", "student": "S-1001", "category": "attendance",
+        "purpose": "academic_support", "k" * 100_000: 1})
+    assert r.status_code == 422
+    assert r.json["error"]["field"] == "k" * 100 + "…"
+    assert len(r.data) < 1_000
+
+
+@pytest.mark.parametrize("since", ["１２", "٣", "-1", "1.5", "0x10", " 3", "2147483648"])
+def test_a_change_feed_version_is_plain_ascii_digits(client, make, world, since):
+    p, _ = world
+    enforcer = bearer(make.client_token(p.partner))
+    r = client.get("/api/v1/rules/changes", query_string={"since": since}, headers=enforcer)
+    assert (r.status_code, r.json["error"]["field"]) == (422, "since")
+    assert client.get("/api/v1/rules/changes?since=12", headers=enforcer).status_code == 200
