@@ -34,6 +34,7 @@ from consent.models import (
     DisclosureReport,
     LegalBasis,
     Organization,
+    OrgKind,
     Student,
 )
 from consent.services import audit
@@ -131,10 +132,13 @@ def _reporting_recipient() -> Organization:
     :raises AccessDenied: district staff, or a person without an organization.
     """
     principal = g.principal
-    if not principal.is_client:
+    if principal.is_client:
+        refused = principal.client_organization.kind == OrgKind.DISTRICT
+    else:
         user = principal.user
-        if user.organization_id is None or is_district_user(user):
-            raise AccessDenied("only the recipient organization reports what it released")
+        refused = user.organization_id is None or is_district_user(user)
+    if refused:
+        raise AccessDenied("only the recipient organization reports what it released")
     return db.session.get(Organization, principal.organization_id)
 
 

@@ -23,7 +23,7 @@ from consent.auth.access import AccessDenied, public
 from consent.auth.permissions import is_district_user
 from consent.errors import ValidationFailed
 from consent.extensions import db
-from consent.models import Organization, RulesChange
+from consent.models import Organization, OrgKind, RulesChange
 from consent.models.organizations import SLUG_RULE, is_plain_slug
 from consent.timeutil import iso, parse_instant, utcnow
 
@@ -35,12 +35,17 @@ FEED_PAGE = 1000
 well_known = Blueprint("well_known", __name__, url_prefix="/.well-known")
 
 
-def _recipient_for_request(slug: str | None, field: str = "recipient") -> Organization:
-    """The recipient named in the request, if the caller may read its rules.
+def reads_every_recipient(principal) -> bool:
+    """District staff and the district's own client tokens (its export jobs) read every
+    recipient's rules; partner staff and partner tokens only their own organization's."""
+    if principal.is_client:
+        return principal.client_organization.kind == OrgKind.DISTRICT
+    return is_district_user(principal.user)
 
-    A client token reads only its own organization; district staff read any; partner
-    staff read their own organization.
-    """
+
+def _recipient_for_request(slug: str | None, field: str = "recipient") -> Organization:
+    """The recipient named in the request, if the caller may read its rules
+    (`reads_every_recipient`)."""
     principal = g.principal
     own = principal.client_organization
     if own is None and principal.organization_id is not None:
@@ -51,7 +56,7 @@ def _recipient_for_request(slug: str | None, field: str = "recipient") -> Organi
         return own
     if own is not None and own.slug == slug:  # the usual case: no second query
         return own
-    if principal.is_client or not is_district_user(principal.user):
+    if not reads_every_recipient(principal):
         # Refused before looking the slug up, so that the answer does not tell which
         # other organizations exist.
         raise AccessDenied("you may only read your own organization's rules", field=field)
@@ -79,7 +84,7 @@ def district_bundle(recipients, now) -> dict:
            responses={304: {"description": "Not modified (If-None-Match matched the ETag)"}})
 def rules_bundle():
     slug, principal, now = request.args.get("recipient"), g.principal, utcnow()
-    if not slug and not principal.is_client and is_district_user(principal.user):
+    if not slug and reads_every_recipient(principal):
         bundle = district_bundle(export_recipients(), now)
         grants = [b["grants"] for b in bundle["bundles"]]
     else:
@@ -110,7 +115,7 @@ def rules_changes():
         raise ValidationFailed("since must be a whole version number", field="since")
     slug, principal = request.args.get("recipient"), g.principal
     query = sa.select(RulesChange).where(RulesChange.id > int(since_text))
-    if not slug and not principal.is_client and is_district_user(principal.user):
+    if not slug and reads_every_recipient(principal):
         scope = None  # the district's feed, like its bundle: every recipient's changes
     else:
         scope = _recipient_for_request(slug).id
@@ -203,7 +208,7 @@ def _export_bundles() -> list[dict]:
     """The rules bundles an export is compiled from, scoped like the bundle endpoint."""
     slug = request.args.get("recipient")
     principal = g.principal
-    if not slug and not principal.is_client and is_district_user(principal.user):
+    if not slug and reads_every_recipient(principal):
         recipients = export_recipients()
     else:
         recipients = [_recipient_for_request(slug)]

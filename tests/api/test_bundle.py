@@ -193,3 +193,36 @@ def test_a_bundle_kept_on_a_304_always_has_half_its_life_ahead(client, make, mon
     monkeypatch.setattr(rules_api, "utcnow", lambda: step_start + timedelta(seconds=1_800))
     assert client.get("/api/v1/rules/bundle", headers={
         **enforcer, "If-None-Match": kept}).status_code == 200
+
+
+def test_the_districts_own_client_token_reads_what_district_staff_read(client, make):
+    p = make_partnership(make)
+    aid = active_agreement(client, make, p)
+    family = bearer(make.user_token(p.guardian_user))
+    client.post(f"/api/v1/students/{p.student.id}/consents", headers=family, json={
+        "agreement": aid, "recipient": "promise", "purposes": ["academic_support"],
+        "categories": ["attendance"]})
+    export_job = bearer(make.client_token(p.district))
+    legal = bearer(make.user_token(p.legal))
+
+    ours = client.get("/api/v1/rules/bundle", headers=export_job).json
+    staff = client.get("/api/v1/rules/bundle", headers=legal).json
+    _validator(client, "district").validate(ours["bundle"])
+    _verify(client, ours)
+    assert ours["bundle"]["bundles"] == staff["bundle"]["bundles"]
+    promise = client.get("/api/v1/rules/bundle?recipient=promise", headers=export_job).json
+    assert promise["bundle"]["grants"] == staff["bundle"]["bundles"][0]["grants"]
+    assert [g["students"] for g in promise["bundle"]["grants"]] == [["S-1001"]]
+    r = client.post("/api/v1/decisions", headers=export_job, json={
+        "recipient": "promise", "student": "S-1001", "category": "attendance",
+        "purpose": "academic_support"})
+    assert (r.status_code, r.json["data"]["decision"]) == (200, "permit")
+    assert client.get("/api/v1/rules/changes?since=0", headers=export_job).status_code == 200
+    assert client.get("/api/v1/exports/cedar", headers=export_job).json == client.get(
+        "/api/v1/exports/cedar", headers=legal).json
+    # It releases nothing itself: only a recipient reports what it released.
+    r = client.post("/api/v1/disclosures", headers=export_job, json={
+        "idempotency_key": "job-1", "purpose": "academic_support",
+        "released_at": "2026-12-04T10:00:00Z",
+        "records": [{"student": "S-1001", "agreement": aid, "categories": ["attendance"]}]})
+    assert r.status_code == 403
