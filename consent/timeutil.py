@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -51,20 +52,32 @@ def check_year(day: date) -> None:
         raise ValueError(f"dates must fall between {FIRST_YEAR} and {LAST_YEAR}")
 
 
-def parse_instant(text: str) -> datetime:
-    """Parse an ISO 8601 instant; it must carry an offset.
+# RFC 3339 date-time (what the OpenAPI document's `format: date-time` means), with at
+# most microseconds: every stored instant has that resolution, so more digits would be
+# cut without a word.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[Zz]|[+-]\d{2}:\d{2})",
+                      re.ASCII)
 
-    :raises ValueError: not ISO 8601, no offset, or outside the supported years.
+
+def parse_instant(text: str) -> datetime:
+    """Parse an RFC 3339 instant (it carries an offset) as aware UTC.
+
+    :raises ValueError: not RFC 3339, or outside the supported years (in UTC).
     """
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:  # Python's own wording ("Invalid isoformat string", timedelta…)
-        raise ValueError(f"'{text[:40]}' is not an ISO 8601 instant with a time zone "
-                         "offset (from -23:59 to +23:59), e.g. 2027-01-31T09:00:00Z") from None
-    if value.tzinfo is None:
-        raise ValueError("an instant must include a time zone offset, e.g. 2027-01-31T09:00:00Z")
+    value = None
+    if _RFC3339.fullmatch(text):
+        try:
+            value = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+        except ValueError:  # a day, hour or offset out of range
+            pass
+    if value is None:  # never Python's own wording ("Invalid isoformat string", timedelta…)
+        raise ValueError(f"'{text[:40]}' is not an RFC 3339 instant: YYYY-MM-DDThh:mm:ss, "
+                         "up to 6 decimals of a second, and Z or an offset from -23:59 to "
+                         "+23:59, e.g. 2027-01-31T09:00:00Z")
+    check_year(value.date())  # first, so that year 1 or 9999 cannot overflow in UTC
+    value = value.astimezone(UTC)
     check_year(value.date())
-    return value.astimezone(UTC)
+    return value
 
 
 def iso(at: datetime | None) -> str | None:

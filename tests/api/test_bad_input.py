@@ -136,7 +136,7 @@ def test_decision_request_fields_are_checked(client, make, world):
             r = client.post("/api/v1/decisions", json=body, headers=enforcer)
             assert (r.status_code, r.json["error"]["field"]) == (422, field), r.json
             message = r.json["error"]["message"]
-            assert "ISO 8601" in message or "date-time" in message, message
+            assert "RFC 3339" in message or "date-time" in message, message
             assert "isoformat" not in message and "timedelta" not in message, message
 
 
@@ -316,3 +316,32 @@ def test_a_change_feed_version_is_plain_ascii_digits(client, make, world, since)
     r = client.get("/api/v1/rules/changes", query_string={"since": since}, headers=enforcer)
     assert (r.status_code, r.json["error"]["field"]) == (422, "since")
     assert client.get("/api/v1/rules/changes?since=12", headers=enforcer).status_code == 200
+
+
+@pytest.mark.parametrize("at", [
+    "2026-12-04 10:00:00Z", "20261204T100000Z", "2026-W49-5T10:00:00Z",
+    "2026-12-04T10:00:00.Z", "2026-12-04T10:00Z", "2026-12-04T10:00:00,5Z",
+    "2026-12-04T10:00:00.1234567Z", "2026-12-04T10:00:00", "2026-12-04", "2026-12-04T24:00:00Z",
+    "２０２６-12-04T10:00:00Z",
+    # In the supported years as local dates, but not as instants (UTC).
+    "1900-01-01T00:00:00+01:00", "2999-12-31T23:59:59-12:00"])
+def test_an_instant_must_be_rfc3339_within_the_supported_years(client, make, world, at):
+    p, _ = world
+    enforcer = bearer(make.client_token(p.partner))
+    r = client.post("/api/v1/decisions", headers=enforcer, json={
+        "recipient": "promise", "student": "S-1001", "category": "attendance",
+        "purpose": "academic_support", "at": at})
+    assert (r.status_code, r.json["error"]["field"]) == (422, "at"), r.json
+
+
+@pytest.mark.parametrize("at, expected", [
+    ("2026-12-04t10:00:00z", "2026-12-04T10:00:00Z"),
+    ("2026-12-04T10:00:00.5+01:00", "2026-12-04T09:00:00.500000Z"),
+    ("1900-01-01T00:00:00-01:00", "1900-01-01T01:00:00Z")])
+def test_rfc3339_instants_are_read_as_utc(client, make, world, at, expected):
+    p, _ = world
+    enforcer = bearer(make.client_token(p.partner))
+    r = client.post("/api/v1/decisions", headers=enforcer, json={
+        "recipient": "promise", "student": "S-1001", "category": "attendance",
+        "purpose": "academic_support", "at": at})
+    assert (r.status_code, r.json["data"]["at"]) == (200, expected), r.json
