@@ -2,7 +2,8 @@
 
 Exit status: 0 done; 1 the server could not be reached or refused a request (the
 message says whether the output was kept); 2 the rules bundle was refused (stale
-or altered: nothing written); 3 the extract is not well-formed CSV (nothing written).
+or altered: nothing written); 3 the extract is not well-formed CSV (nothing written);
+64 the command line is wrong (nothing done).
 """
 
 from __future__ import annotations
@@ -44,7 +45,29 @@ def _fail(exc: EnforcerError, note: str = "") -> None:
     sys.exit(exc.exit_code)
 
 
-@click.command("enforce")
+USAGE = 64  # EX_USAGE (sysexits.h): click's own 2 would read as a refused bundle
+
+
+class _EnforceCommand(click.Command):
+    """Exits with `USAGE` on a wrong command line, whether click finds it while parsing
+    (a missing option) or the command does (a malformed --now)."""
+
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            exc.exit_code = USAGE
+            raise
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            exc.exit_code = USAGE
+            raise
+
+
+@click.command("enforce", cls=_EnforceCommand)
 @click.option("--server", required=True, metavar="URL",
               help="The district's Accordant server, e.g. https://accordant.example.org")
 @click.option("--token", required=True, envvar="ACCORDANT_ENFORCER_TOKEN", metavar="TOKEN",
@@ -76,7 +99,7 @@ def enforce_command(server, token, recipient, purpose, input_path, output_path, 
     """Keep only the rows and columns the signed rules bundle permits, then report them.
 
     Exit status 2: the bundle is stale or altered (nothing written); 3: the extract is
-    malformed (nothing written); 1: the server failed.
+    malformed (nothing written); 1: the server failed; 64: the command line is wrong.
     """
     if input_path.resolve() == output_path.resolve():
         raise click.UsageError("--output must not be the --input file")

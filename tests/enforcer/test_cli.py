@@ -173,7 +173,7 @@ def test_a_future_instant_with_a_report_is_refused_before_anything_is_written(
         db, scenario, live_server, tmp_path):
     later = iso(now_utc() + timedelta(minutes=30))  # inside the bundle's life
     result = _enforce(*_args(live_server, scenario, tmp_path, "--now", later))
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 64, result.output  # a wrong command line, not a bad bundle
     assert "is in the future; a release is reported when it happens" in result.output
     assert not (tmp_path / "filtered.csv").exists()
     assert _counts(db) == (0, 0)
@@ -183,11 +183,17 @@ def test_a_future_instant_with_a_report_is_refused_before_anything_is_written(
     (["--timeout", "0"], "--timeout"),
     (["--timeout", "-1"], "--timeout"),
     (["--now", "2026-12-04T09:30:00+99:00"], "is not an ISO 8601 instant with an offset"),
+    (["--output", "extract.csv"], "--output must not be the --input file"),
+    (["--bogus"], "No such option '--bogus'"),
 ])
 def test_option_values_that_cannot_work_are_refused_by_name(scenario, tmp_path, extra,
-                                                            message):
-    result = _enforce(*_args("http://127.0.0.1:9", scenario, tmp_path, *extra))
-    assert result.exit_code == 2 and message in result.output, result.output
+                                                            message, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = _args("http://127.0.0.1:9", scenario, tmp_path)
+    args[args.index("--input") + 1] = "extract.csv"
+    result = _enforce(*args, *extra)
+    # 64 (EX_USAGE), never 2: a script reads 2 as "the bundle was refused".
+    assert result.exit_code == 64 and message in result.output, result.output
     assert not (tmp_path / "filtered.csv").exists()
 
 
@@ -218,7 +224,7 @@ def test_a_genuine_bundle_of_another_recipient_is_refused_and_the_recipient_is_r
     at = args.index("--recipient")
     without = args[:at] + args[at + 2:]
     result = _enforce(*without)
-    assert result.exit_code == 2 and "Missing option '--recipient'" in result.output
+    assert result.exit_code == 64 and "Missing option '--recipient'" in result.output
     monkeypatch.setenv("ACCORDANT_ENFORCER_RECIPIENT", "promise")
     result = _enforce(*without)  # the same refusal: the recipient comes from the variable
     assert result.exit_code == 2, result.output
