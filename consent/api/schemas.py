@@ -101,7 +101,7 @@ CONSENT_DECISION = {
         "decision": {"enum": ["grant", "refuse"], "default": "grant"},
         "valid_through": DATE,
         "language": {"enum": ["en", "es"]},
-        "form_version": {"type": "integer", "minimum": 1},
+        "form_version": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
         # The `ledger_seen` the client last read for this recipient (GET on the student):
         # when given, a decision recorded since then makes this one a 409.
         "ledger_seen": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},

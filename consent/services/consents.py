@@ -141,11 +141,19 @@ def decide(student: Student, user: User, actor: Actor, *, agreement_id: int, rec
     if valid_through < today:
         raise ValidationFailed("the date is in the past", field="valid_through")
     form = current_form(agreement, language)
+    if form_version is not None and form_version > form.version:
+        raise ValidationFailed(f"there is no consent form version {form_version}: the current "
+                               f"one is {form.version}", field="form_version",
+                               details={"current_version": form.version})
     if form_version is not None and form_version != form.version:
         raise Conflict("the consent form was updated after you opened it; read the new version",
                        field="form_version", details={"current_version": form.version})
     if ledger_seen is not None:
         newest = ledger_position(student.id, recipient.id, lineage_ids(agreement))
+        if ledger_seen > newest:  # no page ever showed it: not a stale page, a wrong one
+            raise ValidationFailed(f"must be a ledger position that was shown (at most "
+                                   f"{newest})", field="ledger_seen",
+                                   details={"ledger_seen": newest})
         if ledger_seen != newest:
             raise Conflict(STALE_PAGE, field="ledger_seen", details={"ledger_seen": newest})
     created, now = [], utcnow()  # one instant for the whole grant

@@ -147,3 +147,23 @@ def test_one_page_posted_twice_at_the_same_moment_is_stored_once(app, db, make):
         assert isinstance(loser, Conflict), repr(loser)
         rows = _rows(db, student_id)
         assert [state for _, _, state in rows].count("granted") == 1
+
+
+def test_a_form_version_or_ledger_position_no_page_showed_is_wrong_not_stale(client, db, make):
+    p = make_partnership(make)
+    agreement = _open_agreement(db, make, p)
+    family = bearer(make.user_token(p.guardian_user))
+    url = f"/api/v1/students/{p.student.id}/consents"
+    before = _counts(db)
+    for wrong, field in (({"form_version": 2}, "form_version"),
+                         ({"form_version": 2**31 - 1}, "form_version"),
+                         ({"form_version": 2**63}, "form_version"),
+                         ({"ledger_seen": 1}, "ledger_seen"),
+                         ({"ledger_seen": 2**31 - 1}, "ledger_seen")):
+        body = {**GRANT, "agreement": agreement.id, "ledger_seen": 0, **wrong}
+        r = client.post(url, headers=family, json=body)
+        assert (r.status_code, r.get_json()["error"]["field"]) == (422, field), (wrong, r.json)
+    assert _counts(db) == before and _rows(db, p.student.id) == []
+    r = client.post(url, headers=family, json={**GRANT, "agreement": agreement.id,
+                                               "ledger_seen": 0})
+    assert r.status_code == 201
