@@ -55,8 +55,8 @@ def check_year(day: date) -> None:
 # RFC 3339 date-time (what the OpenAPI document's `format: date-time` means), with at
 # most microseconds: every stored instant has that resolution, so more digits would be
 # cut without a word.
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[Zz]|[+-]\d{2}:\d{2})",
-                      re.ASCII)
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?"
+                      r"(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 
 
 def parse_instant(text: str) -> datetime:

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from consent.extensions import db
 from consent.models.base import TimestampMixin
 
-
 SLUG_MAX = 64
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 SLUG_RULE = ("lowercase letters, digits and single hyphens, at most "
