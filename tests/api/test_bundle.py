@@ -31,13 +31,20 @@ def _verify(client, body) -> None:
                             payload=canonical_json(body["bundle"]))
 
 
-def test_recipient_and_district_bundles_validate_and_verify(client, make):
+def _partnership_with_a_grant(client, make):
+    """A partnership whose first student consented to attendance for promise."""
     p = make_partnership(make)
     aid = active_agreement(client, make, p)
     family = bearer(make.user_token(p.guardian_user))
-    client.post(f"/api/v1/students/{p.student.id}/consents", headers=family, json={
+    r = client.post(f"/api/v1/students/{p.student.id}/consents", headers=family, json={
         "agreement": aid, "recipient": "promise", "purposes": ["academic_support"],
         "categories": ["attendance"]})
+    assert r.status_code == 201, r.json
+    return p, aid
+
+
+def test_recipient_and_district_bundles_validate_and_verify(client, make):
+    p, _ = _partnership_with_a_grant(client, make)
 
     enforcer = bearer(make.client_token(p.partner))
     body = client.get("/api/v1/rules/bundle", headers=enforcer).json
@@ -196,12 +203,7 @@ def test_a_bundle_kept_on_a_304_always_has_half_its_life_ahead(client, make, mon
 
 
 def test_the_districts_own_client_token_reads_what_district_staff_read(client, make):
-    p = make_partnership(make)
-    aid = active_agreement(client, make, p)
-    family = bearer(make.user_token(p.guardian_user))
-    client.post(f"/api/v1/students/{p.student.id}/consents", headers=family, json={
-        "agreement": aid, "recipient": "promise", "purposes": ["academic_support"],
-        "categories": ["attendance"]})
+    p, aid = _partnership_with_a_grant(client, make)
     export_job = bearer(make.client_token(p.district))
     legal = bearer(make.user_token(p.legal))
 
