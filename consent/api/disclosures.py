@@ -39,7 +39,7 @@ from consent.models import (
 )
 from consent.services import audit
 from consent.services.actors import actor_for, client_actor
-from consent.timeutil import iso, parse_instant, start_of_day, utcnow
+from consent.timeutil import check_year, iso, parse_instant, start_of_day, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -237,6 +237,10 @@ def report_disclosures():
     now = utcnow()
     if released_at > now + CLOCK_SKEW:
         raise ValidationFailed("released_at is in the future", field="released_at")
+    # Nothing is released after it is reported: a time ahead of this clock (within the
+    # skew allowed) is the sender's clock running fast. Checked and kept as now, so that
+    # a revocation in the next minutes cannot fall before a release logged under it.
+    released_at = min(released_at, now)
     if payload["bundle_version"] > rules_version(recipient.id):
         raise ValidationFailed("no rules bundle with this version was issued",
                                field="bundle_version")
@@ -286,7 +290,9 @@ def _since(text: str) -> datetime:
     """An instant, or a date meaning the start of that day in the district."""
     try:
         if len(text) == 10:
-            return start_of_day(date.fromisoformat(text))
+            day = date.fromisoformat(text)
+            check_year(day)
+            return start_of_day(day)
         return parse_instant(text)
     except ValueError:
         raise ValidationFailed("use a date YYYY-MM-DD or an instant with offset, "

@@ -216,3 +216,33 @@ def test_a_record_of_no_rows_is_not_a_disclosure(client, db, scenario):
                     json=_report([_record(scenario, rows=0)]))
     assert (r.status_code, r.json["error"]["field"]) == (422, "records[0].rows")
     assert _snapshot(db) == before
+
+
+def test_a_release_time_ahead_of_the_districts_clock_is_kept_as_the_time_of_the_report(
+        client, db, make, scenario):
+    """A sender's clock running fast (within the allowed skew) must not log a release at
+    an instant after a revocation that comes in the minutes after the report."""
+    ahead = now_utc() + timedelta(minutes=4)
+    r = client.post("/api/v1/disclosures", headers=scenario.enforcer, json=_report(
+        [_record(scenario, student="S-1003")], released_at=iso(ahead)))
+    assert r.status_code == 201, r.json
+    stored = r.json["data"]
+    assert stored["released_at"] == stored["reported_at"]
+    assert iso(now_utc()) >= stored["released_at"]
+    cy_attendance = scenario.consents[("S-1003", "attendance")]
+    r = client.post(f"/api/v1/consents/{cy_attendance}/revoke", json={},
+                    headers=bearer(make.user_token(scenario.cy_guardian_user)))
+    assert r.status_code == 200, r.json
+    # What the family is shown was permitted at the instant logged, as decisions say.
+    r = client.post("/api/v1/decisions", headers=scenario.enforcer, json={
+        "recipient": "promise", "student": "S-1003", "category": "attendance",
+        "purpose": PURPOSE, "at": stored["released_at"]})
+    assert (r.json["data"]["decision"], r.json["data"]["consent"]) == ("permit", cy_attendance)
+
+
+@pytest.mark.parametrize("since", ["1899-12-31", "3000-01-01"])
+def test_the_disclosure_record_refuses_a_since_date_outside_the_supported_years(
+        client, make, scenario, since):
+    staff = bearer(make.user_token(make.user("staff", org=scenario.p.district)))
+    r = client.get("/api/v1/disclosures", query_string={"since": since}, headers=staff)
+    assert (r.status_code, r.json["error"]["field"]) == (422, "since")
