@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+
+from consent import rfc3339
 
 
 def utcnow() -> datetime:
@@ -52,28 +53,12 @@ def check_year(day: date) -> None:
         raise ValueError(f"dates must fall between {FIRST_YEAR} and {LAST_YEAR}")
 
 
-# RFC 3339 date-time (what the OpenAPI document's `format: date-time` means), with at
-# most microseconds: every stored instant has that resolution, so more digits would be
-# cut without a word.
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?"
-                      r"(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII)
-
-
 def parse_instant(text: str) -> datetime:
     """Parse an RFC 3339 instant (it carries an offset) as aware UTC.
 
     :raises ValueError: not RFC 3339, or outside the supported years (in UTC).
     """
-    value = None
-    if _RFC3339.fullmatch(text):
-        try:
-            value = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
-        except ValueError:  # a day, hour or offset out of range
-            pass
-    if value is None:  # never Python's own wording ("Invalid isoformat string", timedelta…)
-        raise ValueError(f"'{text[:40]}' is not an RFC 3339 instant: YYYY-MM-DDThh:mm:ss, "
-                         "up to 6 decimals of a second, and Z or an offset from -23:59 to "
-                         "+23:59, e.g. 2027-01-31T09:00:00Z")
+    value = rfc3339.parse(text)
     check_year(value.date())  # first, so that year 1 or 9999 cannot overflow in UTC
     value = value.astimezone(UTC)
     check_year(value.date())

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date
 
 from flask import request
 from jsonschema import Draft202012Validator, FormatChecker
 
+from consent import strict_json
 from consent.errors import BadRequest, ValidationFailed
 from consent.timeutil import FIRST_YEAR, LAST_YEAR, check_year
 from consent.untrusted_text import MESSAGE as CONTROL_CHARACTERS
@@ -223,34 +223,13 @@ def json_body(schema: dict) -> dict:
     return check(schema, payload)
 
 
-class _NotStrictJson(ValueError):
-    def __init__(self, message: str, field: str = "body"):
-        super().__init__(message)
-        self.field = field
-
-
-def _no_constant(name: str):
-    raise _NotStrictJson(f"{name} is not a JSON number")
-
-
-def _no_repeats(pairs: list[tuple]) -> dict:
-    found = dict(pairs)
-    if len(found) != len(pairs):  # which of two values was meant cannot be known
-        seen = set()
-        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
-        raise _NotStrictJson("a field is given twice in one object", _short_name(repeated))
-    return found
-
-
 def _strict_json():
-    """The body as JSON (RFC 8259): no NaN or Infinity, no key twice in one object.
-    None when it is not JSON at all."""
+    """The body as strict JSON (`consent.strict_json`); None when it is not JSON at all."""
     try:
-        return json.loads(request.get_data(cache=True), parse_constant=_no_constant,
-                          object_pairs_hook=_no_repeats)
-    except _NotStrictJson as exc:
+        return strict_json.loads(request.get_data(cache=True))
+    except strict_json.NotStrictJson as exc:
         raise BadRequest(f"the request body is not strict JSON: {exc}",
-                         field=exc.field) from None
+                         field=_short_name(exc.key) if exc.key is not None else "body") from None
     except (ValueError, RecursionError):  # not JSON, or absurdly nested
         return None
 

@@ -9,6 +9,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from consent import strict_json
 from consent.enforcer.errors import ServerError
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ def _error_text(exc: urllib.error.HTTPError) -> str:
         error = body["error"]
         field = f" (field {error['field']})" if error.get("field") else ""
         return f"{exc.code} {error.get('code', '')}: {error.get('message', '')}{field}"
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return f"{exc.code} {exc.reason}"
 
 
@@ -61,9 +62,10 @@ def request_json(method: str, url: str, *, token: str | None = None, body: dict 
         reason = getattr(exc, "reason", exc)
         raise ServerError(f"cannot reach {url}: {reason}") from None
     try:
-        return status, json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise ServerError(f"{method} {url} did not answer with JSON", status) from None
+        return status, strict_json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # The server sends strict JSON: anything else did not come from it as sent.
+        raise ServerError(f"{method} {url} did not answer with strict JSON", status) from None
 
 
 def fetch_bundle(server: str, token: str, recipient: str | None = None, *,

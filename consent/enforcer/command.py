@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 
+from consent import strict_json
 from consent.enforcer import client
 from consent.enforcer.errors import EnforcerError, ServerError
 from consent.enforcer.extract import read_extract, write_extract
@@ -67,17 +69,36 @@ class _EnforceCommand(click.Command):
             raise
 
 
+def _plain(ctx, param, value):
+    """A value that is sent in a header or compared as a name: not blank, no spaces or
+    control characters."""
+    if value is not None and (not value or not value.isprintable() or any(
+            c.isspace() for c in value)):
+        raise click.BadParameter("must not be blank or hold spaces or control characters")
+    return value
+
+
+def _seconds(ctx, param, value: float) -> float:
+    if not math.isfinite(value) or not 0 < value <= MAX_TIMEOUT:
+        raise click.BadParameter(f"must be a number of seconds above 0, at most {MAX_TIMEOUT}")
+    return value
+
+
+MAX_TIMEOUT = 3600
+
+
 @click.command("enforce", cls=_EnforceCommand)
 @click.option("--server", required=True, metavar="URL",
               help="The district's Accordant server, e.g. https://accordant.example.org")
 @click.option("--token", required=True, envvar="ACCORDANT_ENFORCER_TOKEN", metavar="TOKEN",
+              callback=_plain,
               help="Your organization's API client token (or set ACCORDANT_ENFORCER_TOKEN).")
 @click.option("--recipient", required=True, envvar="ACCORDANT_ENFORCER_RECIPIENT",
-              metavar="SLUG", help="Your organization's slug (or set "
+              metavar="SLUG", callback=_plain, help="Your organization's slug (or set "
               "ACCORDANT_ENFORCER_RECIPIENT): a bundle for anyone else is refused, even "
               "one the district signed.")
-@click.option("--purpose", required=True, help="The purpose of this export, e.g. "
-              "academic_support.")
+@click.option("--purpose", required=True, callback=_plain, help="The purpose of this "
+              "export, e.g. academic_support.")
 @click.option("--input", "input_path", required=True,
               type=click.Path(dir_okay=False, path_type=Path),
               help="The district's CSV extract (UTF-8, with or without BOM).")
@@ -88,12 +109,13 @@ class _EnforceCommand(click.Command):
               help="The extract column holding the district student identifier.")
 @click.option("--report/--no-report", default=True, show_default=True,
               help="Report the disclosure back to the district's log.")
-@click.option("--now", "now_text", metavar="ISO",
-              help="Filter as of this instant (ISO 8601 with offset); default: now.")
+@click.option("--now", "now_text", metavar="INSTANT",
+              help="Filter as of this instant (RFC 3339, e.g. 2026-12-04T09:30:00Z); "
+                   "default: now.")
 @click.option("--jwks", "jwks_path", type=click.Path(dir_okay=False, path_type=Path),
               help="A pinned key set (JSON) instead of fetching /.well-known/jwks.json.")
-@click.option("--timeout", default=30.0, show_default=True,
-              type=click.FloatRange(min=0, min_open=True), help="Seconds per HTTP request.")
+@click.option("--timeout", default=30.0, show_default=True, type=float, callback=_seconds,
+              help="Seconds per HTTP request.")
 def enforce_command(server, token, recipient, purpose, input_path, output_path, student_column,
                     report, now_text, jwks_path, timeout):
     """Keep only the rows and columns the signed rules bundle permits, then report them.
@@ -104,7 +126,7 @@ def enforce_command(server, token, recipient, purpose, input_path, output_path, 
     if input_path.resolve() == output_path.resolve():
         raise click.UsageError("--output must not be the --input file")
     try:
-        now = parse_time(now_text) if now_text else datetime.now(UTC)
+        now = parse_time(now_text) if now_text is not None else datetime.now(UTC)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--now") from None
     if report and now > datetime.now(UTC) + REPORT_CLOCK_SKEW:
@@ -115,7 +137,7 @@ def enforce_command(server, token, recipient, purpose, input_path, output_path, 
                                  param_hint="--now")
     try:
         answer = client.fetch_bundle(server, token, recipient, timeout=timeout)
-        jwks = (json.loads(jwks_path.read_text(encoding="utf-8")) if jwks_path
+        jwks = (strict_json.loads(jwks_path.read_text(encoding="utf-8")) if jwks_path
                 else client.fetch_jwks(server, timeout=timeout))
         bundle = verify_bundle(answer, jwks, now, recipient)
         columns, rows = read_extract(input_path, student_column)
@@ -123,7 +145,7 @@ def enforce_command(server, token, recipient, purpose, input_path, output_path, 
             bundle, rows, purpose, now, student_column=student_column, columns=columns)
     except EnforcerError as exc:
         _fail(exc, "; nothing was written")
-    except (OSError, ValueError) as exc:  # an unreadable or malformed key set
+    except (OSError, ValueError, RecursionError) as exc:  # an unreadable or malformed key set
         where = jwks_path or f"{server.rstrip('/')}/.well-known/jwks.json"
         click.echo(f"error: cannot use the key set {where}: {exc}; nothing was written",
                    err=True)
@@ -166,6 +188,12 @@ def enforce_command(server, token, recipient, purpose, input_path, output_path, 
             output_path.unlink(missing_ok=True)
             _fail(exc, f"; the district refused the release, so {output_path} was "
                        "deleted: run the command again to filter with the current rules")
+        if exc.status == 403:
+            # This token may not report releases (the district's own token, or one for
+            # another organization): a release that can never be logged must not leave.
+            output_path.unlink(missing_ok=True)
+            _fail(exc, f"; this token cannot report releases for {recipient}, so "
+                       f"{output_path} was deleted: use {recipient}'s own client token")
         _fail(exc, f"; {output_path} WAS written but the disclosure is not in the "
                    f"district's log: run the same command again with --now {_iso(now)} "
                    f"to report it")

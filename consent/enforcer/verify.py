@@ -12,6 +12,7 @@ from pathlib import Path
 
 from jsonschema import Draft202012Validator
 
+from consent import rfc3339
 from consent.access.signing import canonical_json, verify_detached
 from consent.enforcer.errors import BundleRefused
 
@@ -24,18 +25,11 @@ def _validator() -> Draft202012Validator:
 
 
 def parse_time(text: str) -> datetime:
-    """An ISO 8601 instant with offset, as aware UTC.
+    """An RFC 3339 instant (as the server reads them), as aware UTC.
 
-    :raises ValueError: not ISO 8601, or no offset.
+    :raises ValueError: not RFC 3339.
     """
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:  # Python's own words name internals (e.g. a timedelta)
-        raise ValueError(f"{text!r} is not an ISO 8601 instant with an offset, e.g. "
-                         "2026-12-04T09:30:00Z or 2026-12-04T01:30:00-08:00") from None
-    if value.tzinfo is None:
-        raise ValueError(f"{text!r} has no time zone offset")
-    return value.astimezone(UTC)
+    return rfc3339.parse_utc(text)
 
 
 def verify_bundle(response: dict, jwks: dict, now: datetime,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import copy
 import html
+import http.server
+import threading
 from datetime import timedelta
 
 import pytest
@@ -182,7 +184,21 @@ def test_a_future_instant_with_a_report_is_refused_before_anything_is_written(
 @pytest.mark.parametrize("extra, message", [
     (["--timeout", "0"], "--timeout"),
     (["--timeout", "-1"], "--timeout"),
-    (["--now", "2026-12-04T09:30:00+99:00"], "is not an ISO 8601 instant with an offset"),
+    (["--timeout", "inf"], "--timeout"),
+    (["--timeout", "nan"], "--timeout"),
+    (["--timeout", "3601"], "--timeout"),
+    (["--now", "2026-12-04T09:30:00+99:00"], "is not an RFC 3339 instant"),
+    # Read as the server reads instants: these are not RFC 3339.
+    (["--now", "2026-12-04 09:30:00Z"], "is not an RFC 3339 instant"),
+    (["--now", "2026-W49-5T09:30:00Z"], "is not an RFC 3339 instant"),
+    (["--now", "20261204T093000Z"], "is not an RFC 3339 instant"),
+    (["--now", "2026-12-04T09:30:00.1234567Z"], "is not an RFC 3339 instant"),
+    (["--now", "2026-12-04T09:30:00+0530"], "is not an RFC 3339 instant"),
+    (["--now", ""], "is not an RFC 3339 instant"),
+    (["--recipient", ""], "--recipient"),
+    (["--purpose", ""], "--purpose"),
+    (["--purpose", "academic support"], "--purpose"),
+    (["--token", "abc\ndef"], "--token"),
     (["--output", "extract.csv"], "--output must not be the --input file"),
     (["--bogus"], "No such option '--bogus'"),
 ])
@@ -268,3 +284,56 @@ def test_a_release_the_district_refuses_is_deleted_not_left_for_a_retry(
     assert "run the same command again with --now" not in result.output
     assert not (tmp_path / "filtered.csv").exists()
     assert _counts(db) == (0, 0)
+
+
+def test_a_token_that_cannot_report_releases_leaves_no_file(
+        db, make, scenario, live_server, tmp_path):
+    """The district's own token reads promise's rules but reports no releases: the file it
+    filtered must not stay behind, unlogged."""
+    args = _args(live_server, scenario, tmp_path)
+    args[args.index("--token") + 1] = make.client_token(scenario.p.district)
+    result = _enforce(*args)
+    assert result.exit_code == 1, result.output
+    assert "403" in result.output and "cannot report releases for promise" in result.output
+    assert not (tmp_path / "filtered.csv").exists()
+    assert _counts(db) == (0, 0)
+
+
+@pytest.fixture
+def odd_server():
+    """A server on this machine that answers every request with the body it is given."""
+    answer = {"body": b"{}"}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the standard library's name)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer["body"])))
+            self.end_headers()
+            self.wfile.write(answer["body"])
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", answer
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 1_000_000,  # nested deeper than any reader goes
+    b'{"format": "x", "format": "accordant.rules-bundle.v1"}',  # a key twice
+    b'{"bundle": NaN}',
+])
+def test_an_answer_that_is_not_strict_json_is_refused_plainly(scenario, tmp_path, odd_server,
+                                                              body):
+    url, answer = odd_server
+    answer["body"] = body
+    result = _enforce(*_args(url, scenario, tmp_path))
+    assert result.exit_code == 1, result.output
+    assert "did not answer with strict JSON" in result.output
+    assert "nothing was written" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "filtered.csv").exists()
