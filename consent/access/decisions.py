@@ -105,7 +105,12 @@ def decide_current(recipient: Organization, student_ref: str, category: str, pur
     compiled = compiled or rules_for(recipient, utcnow())
     if not compiled.answers_for(at):
         student = db.session.scalar(sa.select(Student).where(Student.sourced_id == student_ref))
-        return decide(recipient, student, student_ref, category, purpose, at)
+        answer = decide(recipient, student, student_ref, category, purpose, at)
+        if answer.decision == "deny":
+            # The same words as the compiled rules': why a student is not covered (or
+            # whether the id exists at all) is not the recipient's to learn.
+            answer.reason = DENIED_REASON
+        return answer
     # Positional arguments: this runs once per request of a batch of thousands.
     slug, when, version = recipient.slug, iso(at), compiled.version
     for grant in compiled.candidates(student_ref):

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from consent.access.bundle import compile_rules
 from consent.access.cache import rules_for
-from consent.access.decisions import decide, decide_current
+from consent.access.decisions import DENIED_REASON, decide, decide_current
 from consent.access.facts import rules_version
 from consent.models import Consent, Organization, RulesChange, Student
 from consent.timeutil import utcnow
@@ -157,3 +157,20 @@ def test_a_decision_about_an_instant_before_a_revocation_permits_as_the_ledger_d
     assert ask(granted_at)["decision"] == "permit"
     assert ask(ended_at)["decision"] == "deny"
     assert ask(utcnow())["decision"] == "deny"
+
+
+def test_a_past_instant_is_denied_in_the_same_words_whatever_the_reason(client, db, make):
+    """Answers from the consents (an instant before the rules) must not tell a partner
+    which student ids exist or why a student is not covered."""
+    p = make_partnership(make)
+    active_agreement(client, make, p)
+    promise = bearer(make.client_token(p.partner))
+    answers = []
+    for student in ("S-1001", "S-1002", "S-NOBODY"):  # no consent, no consent, no such id
+        for at in (utcnow() - timedelta(days=1), utcnow()):
+            r = client.post("/api/v1/decisions", headers=promise, json={
+                "recipient": "promise", "student": student, "category": "attendance",
+                "purpose": "academic_support", "at": at.isoformat()})
+            assert r.status_code == 200, r.json
+            answers.append((r.json["data"]["decision"], r.json["data"]["reason"]))
+    assert set(answers) == {("deny", DENIED_REASON)}
