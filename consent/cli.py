@@ -92,6 +92,9 @@ def create_user(email, name, roles, org_slug, title, student_id, password):
     # characters, family accounts outside any organization and staff inside one.
     if len(email) > 254 or not EMAIL.fullmatch(email):
         raise click.ClickException(f"{email!r} is not an email address")
+    name = " ".join(name.split())
+    if not name or len(name) > 200 or has_forbidden(name):
+        raise click.ClickException("--name must be 1 to 200 characters of plain text")
     if not 12 <= len(password) <= 200:
         raise click.ClickException("the password must be 12 to 200 characters")
     family = {"guardian", "student"} & set(roles)
@@ -168,7 +171,7 @@ def list_clients(org_slug):
     query = (sa.select(ApiToken, Organization.slug)
              .join(Organization, Organization.id == ApiToken.organization_id)
              .order_by(ApiToken.id))
-    if org_slug:
+    if org_slug is not None:
         query = query.where(ApiToken.organization_id == _org(org_slug).id)
     rows = db.session.execute(query).all()
     if not rows:
@@ -180,7 +183,7 @@ def list_clients(org_slug):
 
 
 @clients_cli.command("revoke")
-@click.argument("token_id", type=click.IntRange(min=1))
+@click.argument("token_id", type=click.IntRange(min=1, max=2**31 - 1))
 def revoke_client(token_id):
     """Revoke an enforcer API token at once (its id from `accordant clients list`)."""
     token = db.session.scalar(sa.select(ApiToken).where(

@@ -150,3 +150,16 @@ def test_a_client_token_is_listed_without_its_secret_and_revoked_at_once(db, run
     assert again.exit_code == 0 and "already revoked" in again.output
     missing = runner.invoke(args=["clients", "revoke", "999"])
     assert missing.exit_code != 0 and "no client token 999" in missing.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["clients", "revoke", "99999999999999999999999"], "99999999999999999999999"),
+    (["clients", "list", ""], "no organization ''"),
+    (["users", "create", "pat@promise.example", "--name", "  ", "--role", "guardian",
+      "--password", "a long enough secret"], "--name must be 1 to 200 characters"),
+])
+def test_administration_commands_refuse_what_cannot_be_meant(db, runner, args, message):
+    result = runner.invoke(args=args)
+    assert result.exit_code != 0 and message in result.output, result.output
+    assert isinstance(result.exception, SystemExit)  # a message, not a crash
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
