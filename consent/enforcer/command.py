@@ -69,9 +69,16 @@ class _EnforceCommand(click.Command):
             raise
 
 
+def _printable(ctx, param, value):
+    """A name to compare with the bundle's: not blank, no control characters."""
+    if value is not None and (not value.strip() or not value.isprintable()):
+        raise click.BadParameter("must not be blank or hold control characters")
+    return value
+
+
 def _plain(ctx, param, value):
-    """A value that is sent in a header or compared as a name: not blank, no spaces or
-    control characters."""
+    """A token or slug (sent in a header or a URL): not blank, no spaces or control
+    characters."""
     if value is not None and (not value or not value.isprintable() or any(
             c.isspace() for c in value)):
         raise click.BadParameter("must not be blank or hold spaces or control characters")
@@ -97,7 +104,7 @@ MAX_TIMEOUT = 3600
               metavar="SLUG", callback=_plain, help="Your organization's slug (or set "
               "ACCORDANT_ENFORCER_RECIPIENT): a bundle for anyone else is refused, even "
               "one the district signed.")
-@click.option("--purpose", required=True, callback=_plain, help="The purpose of this "
+@click.option("--purpose", required=True, callback=_printable, help="The purpose of this "
               "export, e.g. academic_support.")
 @click.option("--input", "input_path", required=True,
               type=click.Path(dir_okay=False, path_type=Path),
