@@ -204,6 +204,11 @@ SPANISH = {
     "Change your password": "Cambie su contraseña",
     "Changing your password signs you out on every other device.":
         "Al cambiar su contraseña, se cierra su sesión en todos los demás dispositivos.",
+    "Set a password": "Elija una contraseña",
+    "With a password you can sign in without an emailed link. Setting it signs you out on "
+    "every other device.":
+        "Con una contraseña puede entrar sin un enlace por correo. Al elegirla, se cierra su "
+        "sesión en todos los demás dispositivos.",
     "Current password": "Contraseña actual",
     "New password": "Contraseña nueva",
     "Repeat the new password": "Repita la contraseña nueva",

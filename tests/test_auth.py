@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
+import sqlalchemy as sa
 
 from consent import create_app
 from consent.extensions import db as _db
-from consent.models import User
+from consent.models import AuditEntry, User
 from consent.services import accounts
 from tests.conftest import PASSWORD
 
@@ -153,3 +154,33 @@ def test_password_form_errors_are_422_and_change_nothing(app, db, make):
         assert browser.post("/auth/password", data=data).status_code == 422
     db.session.expire_all()
     assert db.session.get(User, user.id).check_password(PASSWORD)
+
+
+def test_an_account_without_a_password_sets_a_first_one_and_then_must_give_it(app, db, make):
+    """A family account opened by an emailed sign-in link has no password to give."""
+    user = make.user("guardian")
+    user.password_hash = None
+    db.session.commit()
+    browser = app.test_client()
+    with browser.session_transaction() as session:  # signed in, as the link does
+        session["_user_id"] = user.get_id()
+        session["_fresh"] = True
+    page = browser.get("/auth/password")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "Set a password" in text and "current_password" not in text
+    r = browser.post("/auth/password", data={"new_password": "a first long secret",
+                                             "confirm": "a first long secret"})
+    assert r.status_code == 302, r.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(User, user.id).check_password("a first long secret")
+    assert "password_changed" in set(db.session.scalars(sa.select(AuditEntry.event)))
+
+    # From now on the password must be given to change it.
+    text = browser.get("/auth/password").get_data(as_text=True)
+    assert "current_password" in text and "Change your password" in text
+    r = browser.post("/auth/password", data={"new_password": "a second long secret",
+                                             "confirm": "a second long secret"})
+    assert r.status_code == 422
+    db.session.expire_all()
+    assert db.session.get(User, user.id).check_password("a first long secret")

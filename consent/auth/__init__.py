@@ -84,11 +84,15 @@ def logout():
 @bp.route("/password", methods=["GET", "POST"])
 @signed_in
 def change_password():
-    """Change one's password; every other session of the user ends."""
+    """Change one's password (or set a first one, for a family account opened by an
+    emailed sign-in link: it has none to give); every other session of the user ends."""
+    user = db.session.get(User, current_user.id)
+    first = not user.password_hash
     form = ChangePasswordForm()
+    if first:
+        del form.current_password
     if form.validate_on_submit():
-        user = db.session.get(User, current_user.id)
-        if not user.check_password(form.current_password.data):
+        if not first and not user.check_password(form.current_password.data):
             form.current_password.errors.append("This is not your current password.")
         else:
             accounts.change_password(user, form.new_password.data)
@@ -97,8 +101,8 @@ def change_password():
             login_user(user)  # keep this browser signed in under the new token
             flash("Your password was changed and your other sessions were ended.", "success")
             return redirect(url_for("web.home"))
-    status = 422 if form.errors or form.current_password.errors else 200
-    return render_template("auth/password.html", form=form), status
+    status = 422 if form.errors or (not first and form.current_password.errors) else 200
+    return render_template("auth/password.html", form=form, first=first), status
 
 
 def init_app(app: Flask) -> None:
