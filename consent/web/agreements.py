@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import aliased
+from wtforms.widgets import HiddenInput
 
 from consent.api import schemas
 from consent.api.agreements import actions_for, pdf_response
@@ -46,6 +47,7 @@ from consent.services.agreement_templates import TEMPLATES, template_defaults
 from consent.timeutil import local_date, utcnow
 from consent.web.forms import (
     LEGAL_BASIS_LABELS,
+    VERSION_MESSAGE,
     AgreementForm,
     DeclineForm,
     DestructionForm,
@@ -498,6 +500,16 @@ def certify_destruction(agreement_id: int):
 # --- signing --------------------------------------------------------------------------
 
 
+def _hidden_fields_failed(form) -> bool:
+    """Whether the page's hidden state (record version, document hash) failed its checks:
+    edited, or not a number. No message can sit next to a hidden field, so the one that
+    says what to do is shown above the form."""
+    failed = any(field.errors for field in form if isinstance(field.widget, HiddenInput))
+    if failed:
+        flash(VERSION_MESSAGE, "error")
+    return failed
+
+
 def _render_sign(agreement, form, status: int = 200):
     document = service.signing_document(agreement)
     if document is not None and not form.document_sha256.data:
@@ -519,6 +531,8 @@ def sign(agreement_id: int):
         return _render_sign(agreement, form)
     form = SignForm()
     if not form.validate():
+        if _hidden_fields_failed(form):
+            form.document_sha256.data = None  # show the current document's hash again
         return _render_sign(agreement, form, 422)
     evidence = {"name": form.name.data.strip(), "title": form.title.data.strip(),
                 "authority": (form.authority.data or "").strip(),
@@ -557,6 +571,8 @@ def decline(agreement_id: int):
         return render_template("agreements/decline.html", agreement=agreement, form=form)
     form = DeclineForm()
     if not form.validate():
+        if _hidden_fields_failed(form):
+            form.version.data = agreement.version_id
         return render_template("agreements/decline.html", agreement=agreement, form=form), 422
     try:
         service.decline(agreement, actor_for(_user()), form.reason.data.strip(),

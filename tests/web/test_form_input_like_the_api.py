@@ -44,7 +44,8 @@ def test_edit_form_refuses_what_the_api_refuses(db, make, login):
         "Promise Neighborhood data-sharing MOU", version)
 
 
-def test_sign_form_refuses_a_disguised_signer_name(db, make, login):
+def _out_for_signature(db, make, login):
+    """A partnership whose agreement is out for signature, and its document."""
     p = make_partnership(make)
     legal = login(p.legal)
     aid = location_id(legal.post("/agreements/new", data=agreement_form()))
@@ -61,6 +62,12 @@ def test_sign_form_refuses_a_disguised_signer_name(db, make, login):
     assert agreement.state == "out_for_signature"
     document = db.session.scalar(sa.select(AgreementDocument).where(
         AgreementDocument.agreement_id == aid, AgreementDocument.kind == "for_signature"))
+    return p, agreement, document
+
+
+def test_sign_form_refuses_a_disguised_signer_name(db, make, login):
+    p, agreement, document = _out_for_signature(db, make, login)
+    aid = agreement.id
     r = login(p.district_signatory).post(f"/agreements/{aid}/sign", data={
         "name": "Evil\u202eDir", "title": "Superintendent", "authority": "",
         "document_sha256": document.sha256, "version": agreement.version_id})
@@ -81,3 +88,20 @@ def test_the_form_offers_and_states_the_apis_own_limits(db, make, login):
     assert r.status_code == 422
     error = r.get_data(as_text=True).split('id="breach_notification_hours-error">', 1)[1]
     assert error.startswith("Number must be between 0 and 8760.")
+
+
+@pytest.mark.parametrize("hidden", [{"document_sha256": "xyz"}, {"document_sha256": ""},
+                                    {"version": "abc"}])
+def test_an_edited_hidden_field_on_the_sign_form_says_to_reload(db, make, login, hidden):
+    p, agreement, document = _out_for_signature(db, make, login)
+    signatory = login(p.district_signatory)
+    r = signatory.post(f"/agreements/{agreement.id}/sign", data={
+        "name": "Dana Director", "title": "Superintendent", "authority": "",
+        "document_sha256": document.sha256, "version": agreement.version_id, **hidden})
+    assert r.status_code == 422
+    page = r.get_data(as_text=True)
+    assert "This page is out of date. Reload it and try again." in page
+    assert document.sha256 in page  # the form offers the current document's hash again
+    db.session.expire_all()
+    assert "signed" not in db.session.scalars(sa.select(Signature.state).where(
+        Signature.agreement_id == agreement.id)).all()
