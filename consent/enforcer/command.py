@@ -23,6 +23,7 @@ from consent.enforcer.errors import EnforcerError, ServerError
 from consent.enforcer.extract import read_extract, write_extract
 from consent.enforcer.filtering import disclosure_records, filter_extract
 from consent.enforcer.verify import parse_time, verify_bundle
+from consent.timeutil import check_year
 
 # The district's log refuses a release more than this far ahead of its own clock.
 REPORT_CLOCK_SKEW = timedelta(minutes=5)
@@ -134,6 +135,7 @@ def enforce_command(server, token, recipient, purpose, input_path, output_path, 
         raise click.UsageError("--output must not be the --input file")
     try:
         now = parse_time(now_text) if now_text is not None else datetime.now(UTC)
+        check_year(now.date())  # as the server's log would
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--now") from None
     if report and now > datetime.now(UTC) + REPORT_CLOCK_SKEW:

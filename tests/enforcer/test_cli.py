@@ -195,6 +195,7 @@ def test_a_future_instant_with_a_report_is_refused_before_anything_is_written(
     (["--now", "2026-12-04T09:30:00.1234567Z"], "is not an RFC 3339 instant"),
     (["--now", "2026-12-04T09:30:00+0530"], "is not an RFC 3339 instant"),
     (["--now", ""], "is not an RFC 3339 instant"),
+    (["--now", "1800-01-01T00:00:00Z"], "dates must fall between 1900 and 2999"),
     (["--recipient", ""], "--recipient"),
     (["--purpose", ""], "--purpose"),
     (["--purpose", "  "], "--purpose"),
