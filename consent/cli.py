@@ -92,9 +92,7 @@ def create_user(email, name, roles, org_slug, title, student_id, password):
     # characters, family accounts outside any organization and staff inside one.
     if len(email) > 254 or not EMAIL.fullmatch(email):
         raise click.ClickException(f"{email!r} is not an email address")
-    name = " ".join(name.split())
-    if not name or len(name) > 200 or has_forbidden(name):
-        raise click.ClickException("--name must be 1 to 200 characters of plain text")
+    name = _plain_name(name)
     if not 12 <= len(password) <= 200:
         raise click.ClickException("the password must be 12 to 200 characters")
     family = {"guardian", "student"} & set(roles)
@@ -128,9 +126,7 @@ def create_org(slug, name, kind):
     """Create an organization (the district comes from the roster import)."""
     if not is_plain_slug(slug):
         raise click.ClickException(f"{slug!r} cannot be an organization slug: use {SLUG_RULE}")
-    name = " ".join(name.split())
-    if not name or len(name) > 200:
-        raise click.ClickException("--name must be 1 to 200 characters")
+    name = _plain_name(name)
     if db.session.scalar(sa.select(Organization.id).where(Organization.slug == slug)):
         raise click.ClickException(f"an organization '{slug}' already exists")
     org = Organization(slug=slug, name=name, kind=kind)
@@ -146,10 +142,7 @@ def create_org(slug, name, kind):
 @click.option("--name", required=True, help="What the client is, e.g. 'nightly export job'.")
 def create_client(org_slug, name):
     """Issue an enforcer API token scoped to one organization (printed once)."""
-    name = " ".join(name.split())
-    if not name or len(name) > 200 or has_forbidden(name):
-        raise click.ClickException("--name must be 1 to 200 characters of plain text (it "
-                                   "labels the token in the audit trail)")
+    name = _plain_name(name)
     org = _org(org_slug)
     token = new_token()
     row = ApiToken(name=name, token_hash=hash_token(token), organization_id=org.id)
@@ -198,6 +191,15 @@ def revoke_client(token_id):
                  data={"token_id": token.id, "name": token.name})
     db.session.commit()
     click.echo(f"revoked client token {token_id} ({token.name})")
+
+
+def _plain_name(name: str) -> str:
+    """A --name as shown in the app and the audit trail: spaces folded, 1 to 200
+    characters, no control characters."""
+    name = " ".join(name.split())
+    if not name or len(name) > 200 or has_forbidden(name):
+        raise click.ClickException("--name must be 1 to 200 characters of plain text")
+    return name
 
 
 def _roster_student(sourced_id: str, roles) -> Student:

@@ -24,7 +24,7 @@ from consent.api import bp
 from consent.api.spec import operation, query_param
 from consent.api.validation import json_body
 from consent.auth.access import AccessDenied
-from consent.auth.permissions import family_student, is_district_user
+from consent.auth.permissions import family_student, is_district_user, reads_every_recipient
 from consent.errors import Conflict, NotFound, ValidationFailed
 from consent.extensions import db
 from consent.models import (
@@ -34,7 +34,6 @@ from consent.models import (
     DisclosureReport,
     LegalBasis,
     Organization,
-    OrgKind,
     Student,
 )
 from consent.services import audit
@@ -129,15 +128,11 @@ def report_dict(report: DisclosureReport) -> dict:
 def _reporting_recipient() -> Organization:
     """The caller's own organization: only the recipient reports what it released.
 
-    :raises AccessDenied: district staff, or a person without an organization.
+    :raises AccessDenied: the district's staff or client token, or a person without an
+        organization.
     """
     principal = g.principal
-    if principal.is_client:
-        refused = principal.client_organization.kind == OrgKind.DISTRICT
-    else:
-        user = principal.user
-        refused = user.organization_id is None or is_district_user(user)
-    if refused:
+    if reads_every_recipient(principal) or principal.organization_id is None:
         raise AccessDenied("only the recipient organization reports what it released")
     return db.session.get(Organization, principal.organization_id)
 

@@ -20,10 +20,10 @@ from consent.api import schemas as s
 from consent.api.spec import operation, query_param
 from consent.api.validation import check, check_items, conforms, json_body
 from consent.auth.access import AccessDenied, public
-from consent.auth.permissions import is_district_user
+from consent.auth.permissions import reads_every_recipient
 from consent.errors import ValidationFailed
 from consent.extensions import db
-from consent.models import Organization, OrgKind, RulesChange
+from consent.models import Organization, RulesChange
 from consent.models.organizations import SLUG_RULE, is_plain_slug
 from consent.timeutil import iso, parse_instant, utcnow
 
@@ -33,14 +33,6 @@ SCHEMAS = {"recipient": SCHEMA_DIR / "rules-bundle.v1.json",
 RULE_READERS = ("admin", "legal", "staff")
 FEED_PAGE = 1000
 well_known = Blueprint("well_known", __name__, url_prefix="/.well-known")
-
-
-def reads_every_recipient(principal) -> bool:
-    """District staff and the district's own client tokens (its export jobs) read every
-    recipient's rules; partner staff and partner tokens only their own organization's."""
-    if principal.is_client:
-        return principal.client_organization.kind == OrgKind.DISTRICT
-    return is_district_user(principal.user)
 
 
 def _recipient_for_request(slug: str | None, field: str = "recipient") -> Organization:

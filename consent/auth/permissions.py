@@ -25,6 +25,14 @@ from consent.models import (
 STAFF_ROLES = ("admin", "legal", "reviewer", "signatory", "staff")
 
 
+def reads_every_recipient(principal) -> bool:
+    """District staff and the district's own client tokens (its export jobs) read every
+    recipient's rules; partner staff and partner tokens only their own organization's."""
+    if principal.is_client:
+        return principal.client_organization.kind == OrgKind.DISTRICT
+    return is_district_user(principal.user)
+
+
 def is_district_user(user: User) -> bool:
     """District staff see every agreement; partner staff see their own."""
     org = db.session.get(Organization, user.organization_id) if user.organization_id else None

@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import sys
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -49,6 +50,17 @@ def _fail(exc: EnforcerError, note: str = "") -> None:
 
 
 USAGE = 64  # EX_USAGE (sysexits.h): click's own 2 would read as a refused bundle
+MAX_TIMEOUT = 3600  # seconds per HTTP request
+
+
+@contextmanager
+def _usage_errors():
+    """A wrong command line exits with `USAGE`."""
+    try:
+        yield
+    except click.UsageError as exc:
+        exc.exit_code = USAGE
+        raise
 
 
 class _EnforceCommand(click.Command):
@@ -56,34 +68,25 @@ class _EnforceCommand(click.Command):
     (a missing option) or the command does (a malformed --now)."""
 
     def make_context(self, *args, **kwargs):
-        try:
+        with _usage_errors():
             return super().make_context(*args, **kwargs)
-        except click.UsageError as exc:
-            exc.exit_code = USAGE
-            raise
 
     def invoke(self, ctx):
-        try:
+        with _usage_errors():
             return super().invoke(ctx)
-        except click.UsageError as exc:
-            exc.exit_code = USAGE
-            raise
 
 
-def _printable(ctx, param, value):
-    """A name to compare with the bundle's: not blank, no control characters."""
-    if value is not None and (not value.strip() or not value.isprintable()):
-        raise click.BadParameter("must not be blank or hold control characters")
-    return value
-
-
-def _plain(ctx, param, value):
-    """A token or slug (sent in a header or a URL): not blank, no spaces or control
-    characters."""
-    if value is not None and (not value or not value.isprintable() or any(
-            c.isspace() for c in value)):
-        raise click.BadParameter("must not be blank or hold spaces or control characters")
-    return value
+def _text(spaces: bool):
+    """An option callback refusing a blank value or control characters, and spaces too
+    unless `spaces` (a token or slug goes into a header or a URL; a purpose code may
+    hold spaces)."""
+    def check(ctx, param, value):
+        if value is not None and (not value.strip() or not value.isprintable()
+                                  or (not spaces and any(c.isspace() for c in value))):
+            raise click.BadParameter("must not be blank or hold control characters"
+                                     + ("" if spaces else " or spaces"))
+        return value
+    return check
 
 
 def _seconds(ctx, param, value: float) -> float:
@@ -92,20 +95,17 @@ def _seconds(ctx, param, value: float) -> float:
     return value
 
 
-MAX_TIMEOUT = 3600
-
-
 @click.command("enforce", cls=_EnforceCommand)
 @click.option("--server", required=True, metavar="URL",
               help="The district's Accordant server, e.g. https://accordant.example.org")
 @click.option("--token", required=True, envvar="ACCORDANT_ENFORCER_TOKEN", metavar="TOKEN",
-              callback=_plain,
+              callback=_text(spaces=False),
               help="Your organization's API client token (or set ACCORDANT_ENFORCER_TOKEN).")
 @click.option("--recipient", required=True, envvar="ACCORDANT_ENFORCER_RECIPIENT",
-              metavar="SLUG", callback=_plain, help="Your organization's slug (or set "
+              metavar="SLUG", callback=_text(spaces=False), help="Your organization's slug (or set "
               "ACCORDANT_ENFORCER_RECIPIENT): a bundle for anyone else is refused, even "
               "one the district signed.")
-@click.option("--purpose", required=True, callback=_printable, help="The purpose of this "
+@click.option("--purpose", required=True, callback=_text(spaces=True), help="The purpose of this "
               "export, e.g. academic_support.")
 @click.option("--input", "input_path", required=True,
               type=click.Path(dir_okay=False, path_type=Path),
@@ -190,19 +190,17 @@ def enforce_command(server, token, recipient, purpose, input_path, output_path, 
     try:
         status, answer = client.report_disclosures(server, token, body, timeout=timeout)
     except ServerError as exc:
-        if exc.status == 422:
-            # The district's log says these rows were not permitted at that instant (a
-            # consent revoked since the bundle was fetched, or an outdated bundle): they
-            # must not leave, and asking again cannot change the answer.
+        # Refusals that asking again cannot change: the rows must not leave unlogged.
+        # 422: the district's log says they were not permitted at that instant (a consent
+        # revoked since the bundle was fetched, or an outdated bundle); 403: this token
+        # may not report releases (the district's own token, or another organization's).
+        refused = {422: "the district refused the release, so {out} was deleted: run the "
+                        "command again to filter with the current rules",
+                   403: "this token cannot report releases for {who}, so {out} was "
+                        "deleted: use {who}'s own client token"}.get(exc.status)
+        if refused:
             output_path.unlink(missing_ok=True)
-            _fail(exc, f"; the district refused the release, so {output_path} was "
-                       "deleted: run the command again to filter with the current rules")
-        if exc.status == 403:
-            # This token may not report releases (the district's own token, or one for
-            # another organization): a release that can never be logged must not leave.
-            output_path.unlink(missing_ok=True)
-            _fail(exc, f"; this token cannot report releases for {recipient}, so "
-                       f"{output_path} was deleted: use {recipient}'s own client token")
+            _fail(exc, "; " + refused.format(out=output_path, who=recipient))
         _fail(exc, f"; {output_path} WAS written but the disclosure is not in the "
                    f"district's log: run the same command again with --now {_iso(now)} "
                    f"to report it")
