@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import click
 import sqlalchemy as sa
@@ -90,11 +91,16 @@ def create_user(email, name, roles, org_slug, title, student_id, password):
     email = email.strip().lower()
     # The same rules as the web's: an address mail can reach, a password of 12 to 200
     # characters, family accounts outside any organization and staff inside one.
-    if len(email) > 254 or not EMAIL.fullmatch(email):
-        raise click.ClickException(f"{email!r} is not an email address")
-    name = _plain_name(name)
-    if not 12 <= len(password) <= 200:
-        raise click.ClickException("the password must be 12 to 200 characters")
+    # Invisible characters (control, zero-width) would make an address the sign-in page
+    # refuses, or one that looks like another account's.
+    if len(email) > 254 or not EMAIL.fullmatch(email) or any(
+            unicodedata.category(c) in ("Cc", "Cf") for c in email):
+        raise click.ClickException(f"{email[:80]!r} is not an email address")
+    name = _plain_text(name, "--name")
+    title = _plain_text(title, "--title") if title is not None else None
+    if not 12 <= len(password) <= 200 or has_forbidden(password):
+        raise click.ClickException("the password must be 12 to 200 characters, without "
+                                   "control characters (the sign-in page refuses them)")
     family = {"guardian", "student"} & set(roles)
     if family and (org_slug or len(roles) > 1):
         raise click.ClickException(f"a {sorted(family)[0]} account has no other role and no "
@@ -103,7 +109,7 @@ def create_user(email, name, roles, org_slug, title, student_id, password):
         raise click.ClickException("staff roles need --org (the person's organization)")
     if db.session.scalar(sa.select(User.id).where(User.email == email)):
         raise click.ClickException(f"a user with email {email} already exists")
-    student = _roster_student(student_id, roles) if student_id else None
+    student = _roster_student(student_id, roles) if student_id is not None else None
     org = _org(org_slug) if org_slug else None
     user = User(email=email, name=name, organization_id=org.id if org else None, title=title)
     user.set_password(password)
@@ -126,9 +132,17 @@ def create_org(slug, name, kind):
     """Create an organization (the district comes from the roster import)."""
     if not is_plain_slug(slug):
         raise click.ClickException(f"{slug!r} cannot be an organization slug: use {SLUG_RULE}")
-    name = _plain_name(name)
+    name = _plain_text(name, "--name")
     if db.session.scalar(sa.select(Organization.id).where(Organization.slug == slug)):
         raise click.ClickException(f"an organization '{slug}' already exists")
+    if kind == OrgKind.DISTRICT:
+        # A site serves one district, and its staff and client tokens read every
+        # recipient's rules: a second district would read the first one's.
+        district = db.session.scalar(sa.select(Organization.slug).where(
+            Organization.kind == OrgKind.DISTRICT))
+        if district is not None:
+            raise click.ClickException(f"this site's district is already '{district}': a "
+                                       "site serves one district")
     org = Organization(slug=slug, name=name, kind=kind)
     db.session.add(org)
     db.session.flush()
@@ -142,7 +156,7 @@ def create_org(slug, name, kind):
 @click.option("--name", required=True, help="What the client is, e.g. 'nightly export job'.")
 def create_client(org_slug, name):
     """Issue an enforcer API token scoped to one organization (printed once)."""
-    name = _plain_name(name)
+    name = _plain_text(name, "--name")
     org = _org(org_slug)
     token = new_token()
     row = ApiToken(name=name, token_hash=hash_token(token), organization_id=org.id)
@@ -193,13 +207,13 @@ def revoke_client(token_id):
     click.echo(f"revoked client token {token_id} ({token.name})")
 
 
-def _plain_name(name: str) -> str:
-    """A --name as shown in the app and the audit trail: spaces folded, 1 to 200
+def _plain_text(text: str, option: str) -> str:
+    """A name or title as shown in the app and the audit trail: spaces folded, 1 to 200
     characters, no control characters."""
-    name = " ".join(name.split())
-    if not name or len(name) > 200 or has_forbidden(name):
-        raise click.ClickException("--name must be 1 to 200 characters of plain text")
-    return name
+    text = " ".join(text.split())
+    if not text or len(text) > 200 or has_forbidden(text):
+        raise click.ClickException(f"{option} must be 1 to 200 characters of plain text")
+    return text
 
 
 def _roster_student(sourced_id: str, roles) -> Student:

@@ -157,9 +157,32 @@ def test_a_client_token_is_listed_without_its_secret_and_revoked_at_once(db, run
     (["clients", "list", ""], "no organization ''"),
     (["users", "create", "pat@promise.example", "--name", "  ", "--role", "guardian",
       "--password", "a long enough secret"], "--name must be 1 to 200 characters"),
+    # What the sign-in page would refuse, or an address that looks like another one.
+    (["users", "create", "p\x01t@promise.example", "--name", "Pat", "--role", "guardian",
+      "--password", "a long enough secret"], "is not an email address"),
+    (["users", "create", "pat@promise.example\u200b", "--name", "Pat", "--role", "guardian",
+      "--password", "a long enough secret"], "is not an email address"),
+    (["users", "create", "pat@promise.example", "--name", "Pat", "--role", "guardian",
+      "--password", "a long enough \x01secret"], "without control characters"),
+    (["users", "create", "pat@promise.example", "--name", "Pat", "--role", "guardian",
+      "--title", "a\x01b", "--password", "a long enough secret"],
+     "--title must be 1 to 200 characters"),
+    (["users", "create", "pat@promise.example", "--name", "Pat", "--role", "student",
+      "--student", "", "--password", "a long enough secret"], "no student '' on the roster"),
 ])
 def test_administration_commands_refuse_what_cannot_be_meant(db, runner, args, message):
     result = runner.invoke(args=args)
     assert result.exit_code != 0 and message in result.output, result.output
     assert isinstance(result.exception, SystemExit)  # a message, not a crash
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
+
+
+def test_a_second_district_is_refused(db, runner):
+    """District staff and client tokens read every recipient's rules and the disclosure
+    record: another organization of kind district would read this district's."""
+    assert runner.invoke(args=["orgs", "create", "riverside", "--name", "Riverside",
+                               "--kind", "district"]).exit_code == 0
+    result = runner.invoke(args=["orgs", "create", "newdistrict", "--name", "Second",
+                                 "--kind", "district"])
+    assert result.exit_code != 0 and "already 'riverside'" in result.output
+    assert db.session.scalars(sa.select(Organization.slug)).all() == ["riverside"]
