@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import sys
+import urllib.parse
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -89,6 +90,24 @@ def _text(spaces: bool):
     return check
 
 
+def _server(ctx, param, value):
+    """The district server's base address: http(s), a host, nothing the request paths
+    could not be appended to, and no credentials (they would be printed in messages)."""
+    if value is None:
+        return value
+    try:
+        parts = urllib.parse.urlsplit(value)
+    except ValueError:
+        parts = None
+    if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname
+            or parts.query or parts.fragment or "@" in parts.netloc
+            or not value.isprintable() or any(c.isspace() for c in value)):
+        raise click.BadParameter("must be the server's address, e.g. "
+                                 "https://accordant.example.org (http or https, a host, no "
+                                 "query, fragment or credentials)")
+    return value
+
+
 def _seconds(ctx, param, value: float) -> float:
     if not math.isfinite(value) or not 0 < value <= MAX_TIMEOUT:
         raise click.BadParameter(f"must be a number of seconds above 0, at most {MAX_TIMEOUT}")
@@ -96,7 +115,7 @@ def _seconds(ctx, param, value: float) -> float:
 
 
 @click.command("enforce", cls=_EnforceCommand)
-@click.option("--server", required=True, metavar="URL",
+@click.option("--server", required=True, metavar="URL", callback=_server,
               help="The district's Accordant server, e.g. https://accordant.example.org")
 @click.option("--token", required=True, envvar="ACCORDANT_ENFORCER_TOKEN", metavar="TOKEN",
               callback=_text(spaces=False),

@@ -203,6 +203,15 @@ def test_a_future_instant_with_a_report_is_refused_before_anything_is_written(
     (["--token", "abc\ndef"], "--token"),
     (["--output", "extract.csv"], "--output must not be the --input file"),
     (["--bogus"], "No such option '--bogus'"),
+    (["--server", ""], "--server"),
+    (["--server", "notaurl"], "--server"),
+    (["--server", "ftp://127.0.0.1:9"], "--server"),
+    (["--server", "file:///etc/passwd"], "--server"),
+    (["--server", "http://[::1"], "--server"),
+    (["--server", "http://127.0.0.1:9?x=1"], "--server"),
+    (["--server", "http://127.0.0.1:9/#frag"], "--server"),
+    (["--server", "http://127.0.0.1:9\n"], "--server"),
+    (["--server", "http://user:pw@127.0.0.1:9"], "--server"),
 ])
 def test_option_values_that_cannot_work_are_refused_by_name(scenario, tmp_path, extra,
                                                             message, monkeypatch):
